@@ -1,0 +1,82 @@
+"""The Backend contract: one target (local storage, an MLflow server, a cloud) behind the gateway.
+
+A backend serves an RPC by defining a method named after it in snake_case
+(`CreateExperiment` → `create_experiment(request) -> response`), taking and returning the
+proto messages of `flowport.v1`. A method may be async (remote backends) or blocking
+(SQL stores); blocking ones run in the backend's bounded thread pool, never on the event
+loop. An RPC a backend does not define fails with ENDPOINT_NOT_FOUND naming the backend,
+so MLflow clients fall back where they can and users learn why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import enum
+import functools
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from google.protobuf.message import Message
+
+from flowport.adapters.artifact_store import ArtifactStore
+from flowport.v1.errors import ApiError
+
+
+class Capability(enum.StrEnum):
+    TRACKING = "tracking"
+    REGISTRY = "registry"
+    LOGGED_MODELS = "logged_models"
+    ARTIFACTS = "artifacts"
+    TRACING = "tracing"
+    WORKSPACES = "workspaces"
+
+
+def handler_name(rpc: str) -> str:
+    """`GetMetricHistoryBulkInterval` → `get_metric_history_bulk_interval`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", rpc).lower()
+
+
+class Backend:
+    """Base of every backend. Subclasses set `kind` and `capabilities` and define handlers."""
+
+    kind: ClassVar[str] = "abstract"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, name: str, *, max_threads: int = 8) -> None:
+        self.name = name
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix=f"backend-{name}"
+        )
+
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        raise ApiError(f"Backend '{self.name}' ({self.kind}) does not serve artifacts", "ENDPOINT_NOT_FOUND")
+
+    def serves(self, rpc: str) -> bool:
+        return callable(getattr(self, handler_name(rpc), None))
+
+    async def invoke(self, rpc: str, request: Message) -> Message:
+        handler = getattr(self, handler_name(rpc), None)
+        if not callable(handler):
+            raise ApiError(
+                f"{rpc} is not supported by backend '{self.name}' ({self.kind})", "ENDPOINT_NOT_FOUND"
+            )
+        if inspect.iscoroutinefunction(handler):
+            return await handler(request)
+        return await self.run_blocking(handler, request)
+
+    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking work in this backend's bounded pool, keeping the caller's context."""
+        loop = asyncio.get_running_loop()
+        ctx = contextvars.copy_context()
+        return await loop.run_in_executor(self._pool, functools.partial(ctx.run, fn, *args))
+
+    async def start(self) -> None:
+        """Open connections, run migrations; called once before the first call."""
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
