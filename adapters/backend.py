@@ -56,12 +56,24 @@ class Backend:
     def artifact_store(self) -> ArtifactStore:
         raise ApiError(f"Backend '{self.name}' ({self.kind}) does not serve artifacts", "ENDPOINT_NOT_FOUND")
 
+    # Objects whose methods serve RPCs besides the backend's own (e.g. a tracking store
+    # and a registry store), searched in order.
+    services: tuple[object, ...] = ()
+
+    def _handler(self, rpc: str) -> Callable[..., Any] | None:
+        name = handler_name(rpc)
+        for owner in (self, *self.services):
+            handler = getattr(owner, name, None)
+            if callable(handler):
+                return handler
+        return None
+
     def serves(self, rpc: str) -> bool:
-        return callable(getattr(self, handler_name(rpc), None))
+        return self._handler(rpc) is not None
 
     async def invoke(self, rpc: str, request: Message) -> Message:
-        handler = getattr(self, handler_name(rpc), None)
-        if not callable(handler):
+        handler = self._handler(rpc)
+        if handler is None:
             raise ApiError(
                 f"{rpc} is not supported by backend '{self.name}' ({self.kind})", "ENDPOINT_NOT_FOUND"
             )

@@ -1,0 +1,79 @@
+"""The local backend: SQL stores (SQLite or PostgreSQL) plus a filesystem artifact store.
+
+It is the embedded default of `flowport serve`. Schema changes go through Alembic at
+start; blocking SQL work runs in the backend's thread pool (see adapters.backend).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
+from flowport.adapters.artifacts.local import LocalArtifactStore
+from flowport.adapters.backend import Backend, Capability
+from flowport.adapters.local import artifact_uris, migrations
+from flowport.adapters.local.db import Sessions, create_engine_for
+from flowport.adapters.local.logged_model_store import LoggedModelStore
+from flowport.adapters.local.registry_store import RegistryStore
+from flowport.adapters.local.tracking_store import TrackingStore
+from flowport.v1 import tracking_pb2
+
+
+class LocalBackend(Backend):
+    kind: ClassVar[str] = "local"
+    capabilities = frozenset(
+        {Capability.TRACKING, Capability.REGISTRY, Capability.LOGGED_MODELS, Capability.ARTIFACTS}
+    )
+
+    def __init__(self, name: str, *, database_uri: str, artifact_root: str | os.PathLike,
+                 max_threads: int = 8) -> None:
+        super().__init__(name, max_threads=max_threads)
+        self.database_uri = database_uri
+        self.engine = create_engine_for(database_uri)
+        sessions = Sessions(self.engine)
+        self.tracking = TrackingStore(sessions)
+        self.registry = RegistryStore(sessions)
+        self.logged_models = LoggedModelStore(sessions)
+        self.services = (self.tracking, self.registry, self.logged_models)
+        self._artifacts = LocalArtifactStore(artifact_root)
+
+    @property
+    def artifact_store(self) -> ArtifactStore:
+        return self._artifacts
+
+    async def start(self) -> None:
+        await self.run_blocking(migrations.upgrade, self.engine)
+        await self.run_blocking(self.tracking.ensure_default_experiment)
+
+    async def close(self) -> None:
+        await self._artifacts.close()
+        await super().close()
+        self.engine.dispose()
+
+    # Listing joins SQL (where is the run's folder?) with the artifact store (what is in it).
+    async def list_artifacts(self, request: tracking_pb2.ListArtifacts) -> tracking_pb2.ListArtifacts.Response:
+        run_id = request.run_id or request.run_uuid
+        root_uri = await self.run_blocking(self.tracking.run_artifact_uri, run_id)
+        return await self._list_under(root_uri, request.path, tracking_pb2.ListArtifacts.Response)
+
+    async def list_logged_model_artifacts(
+        self, request: tracking_pb2.ListLoggedModelArtifacts
+    ) -> tracking_pb2.ListLoggedModelArtifacts.Response:
+        root_uri = await self.run_blocking(self.logged_models.logged_model_artifact_uri, request.model_id)
+        return await self._list_under(
+            root_uri, request.artifact_directory_path, tracking_pb2.ListLoggedModelArtifacts.Response
+        )
+
+    async def _list_under(self, root_uri: str, sub_path: str, response_class):  # noqa: ANN001, ANN202
+        root = artifact_uris.store_path_of(root_uri)
+        sub = normalize_artifact_path(sub_path)
+        files = await self._artifacts.list(f"{root}/{sub}" if sub else root)
+        prefix = root + "/"
+        response = response_class(root_uri=root_uri)
+        for f in files:
+            rel = f.path[len(prefix):] if f.path.startswith(prefix) else f.path
+            info = response.files.add(path=rel, is_dir=f.is_dir)
+            if not f.is_dir and f.file_size is not None:
+                info.file_size = f.file_size
+        return response

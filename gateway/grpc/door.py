@@ -1,0 +1,136 @@
+"""The gRPC door: every RPC of proto/flowport/v1 on grpc.aio, plus health and reflection.
+
+Handlers are built from the service descriptors, so a new RPC in proto/ is served
+without code here. Errors go out as gRPC status codes with the MLflow error code in
+trailing metadata (`x-mlflow-error-code`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from flowport.gateway.call import DEFAULT_WORKSPACE, Call
+from flowport.gateway.service import GatewayService
+from flowport.v1 import artifacts_pb2
+from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError, invalid_parameter
+from flowport.v1.http_rules import SERVICES
+
+log = logging.getLogger("flowport.grpc")
+
+WORKSPACE_METADATA_KEY = "x-mlflow-workspace"
+
+
+def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, request: Any) -> Call:
+    metadata = dict(context.invocation_metadata() or ())
+    return Call(
+        rpc=method.name,
+        request=request,
+        workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
+        peer=context.peer() or "",
+        user_agent=metadata.get("user-agent", ""),
+        base_url=metadata.get("x-flowport-base-url", ""),
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
+    context.set_trailing_metadata(((ERROR_CODE_METADATA_KEY, err.error_code),))
+    await context.abort(err.grpc_status, err.message)
+
+
+class GrpcDoor:
+    """Builds the generic handlers for every flowport service."""
+
+    def __init__(self, service: GatewayService) -> None:
+        self.service = service
+
+    def handlers(self) -> list[grpc.GenericRpcHandler]:
+        return [
+            grpc.method_handlers_generic_handler(
+                svc.full_name, {m.name: self._handler(m) for m in svc.methods}
+            )
+            for svc in SERVICES
+        ]
+
+    def _handler(self, method: MethodDescriptor) -> grpc.RpcMethodHandler:
+        request_class = GetMessageClass(method.input_type)
+        response_class = GetMessageClass(method.output_type)
+        kwargs = {
+            "request_deserializer": request_class.FromString,
+            "response_serializer": response_class.SerializeToString,
+        }
+        if method.name == "DownloadArtifact":
+            return grpc.unary_stream_rpc_method_handler(self._download(method), **kwargs)
+        if method.client_streaming:
+            return grpc.stream_unary_rpc_method_handler(self._upload(method), **kwargs)
+        return grpc.unary_unary_rpc_method_handler(self._unary(method), **kwargs)
+
+    def _unary(self, method: MethodDescriptor):
+        service_name = method.containing_service.full_name
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await self.service.call(_call_from(context, method, request), service_name)
+            except ApiError as err:
+                await _abort(context, err)
+            except Exception:
+                log.exception("unhandled error in %s", method.full_name)
+                await _abort(context, ApiError("Internal server error"))
+
+        return handle
+
+    def _download(self, method: MethodDescriptor):
+        async def handle(request: artifacts_pb2.DownloadArtifact, context: grpc.aio.ServicerContext):
+            try:
+                call = _call_from(context, method, request)
+                async for chunk in self.service.artifacts_for(call.workspace).download(request.artifact_path):
+                    yield artifacts_pb2.ArtifactChunk(data=chunk)
+            except ApiError as err:
+                await _abort(context, err)
+
+        return handle
+
+    def _upload(self, method: MethodDescriptor):
+        async def handle(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            try:
+                first = await anext(aiter(requests), None)
+                if first is None or not first.artifact_path:
+                    raise invalid_parameter("The first message of an upload must name artifact_path")
+                call = _call_from(context, method, first)
+                proxy = self.service.artifacts_for(call.workspace)
+
+                async def chunks() -> AsyncIterator[bytes]:
+                    if first.data:
+                        yield first.data
+                    async for message in requests:
+                        if message.data:
+                            yield message.data
+
+                if method.name == "UploadArtifact":
+                    await proxy.upload(first.artifact_path, chunks())
+                    return artifacts_pb2.UploadArtifact.Response()
+                etag = await proxy.upload_part(first.artifact_path, first.upload_id, first.part_number, chunks())
+                return artifacts_pb2.UploadMultipartPart.Response(etag=etag)
+            except ApiError as err:
+                await _abort(context, err)
+
+        return handle
+
+
+def add_to_server(server: grpc.aio.Server, service: GatewayService) -> health_aio.HealthServicer:
+    """Register flowport's services, the standard health service and server reflection."""
+    server.add_generic_rpc_handlers(GrpcDoor(service).handlers())
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = [svc.full_name for svc in SERVICES]
+    names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection(names, server)
+    return health

@@ -1,0 +1,128 @@
+"""JSON ↔ proto for the HTTP door, with MLflow's conventions.
+
+Responses: original field names, int64 as JSON numbers (as `mlflow server` sends them),
+enums by name, only fields that are set. Requests: a JSON body, or for GET the query
+string, typed by the message's descriptor; anything that does not fit is
+INVALID_PARAMETER_VALUE naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from flowport.v1.errors import invalid_parameter
+
+_INT_TYPES = {
+    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_SFIXED64,
+}
+_FLOAT_TYPES = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
+
+
+def _scalar_to_json(field: FieldDescriptor, value: Any) -> Any:
+    t = field.type
+    if t == FieldDescriptor.TYPE_ENUM:
+        enum_value = field.enum_type.values_by_number.get(value)
+        return enum_value.name if enum_value is not None else value
+    if t in _FLOAT_TYPES:
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if t == FieldDescriptor.TYPE_BYTES:
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """The JSON object `mlflow server` would send for `message`."""
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            if field.message_type.GetOptions().map_entry:
+                value_field = field.message_type.fields_by_name["value"]
+                if value_field.message_type is not None:
+                    out[field.name] = {k: message_to_dict(v) for k, v in value.items()}
+                else:
+                    out[field.name] = {k: _scalar_to_json(value_field, v) for k, v in value.items()}
+            elif field.is_repeated:
+                out[field.name] = [message_to_dict(v) for v in value]
+            else:
+                out[field.name] = message_to_dict(value)
+        elif field.is_repeated:
+            out[field.name] = [_scalar_to_json(field, v) for v in value]
+        else:
+            out[field.name] = _scalar_to_json(field, value)
+    return out
+
+
+def dict_to_message(data: Any, message: Message) -> Message:
+    """Fill `message` from a decoded JSON body; unknown fields and wrong types are rejected."""
+    if not isinstance(data, dict):
+        raise invalid_parameter("Request body must be a JSON object")
+    try:
+        json_format.ParseDict(data, message, ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        raise invalid_parameter(f"Invalid request for {message.DESCRIPTOR.name}: {exc}") from None
+    return message
+
+
+def _parse_query_scalar(field: FieldDescriptor, raw: str) -> Any:
+    t = field.type
+    try:
+        if t in _INT_TYPES:
+            return int(raw)
+        if t in _FLOAT_TYPES:
+            return float(raw)
+    except ValueError:
+        raise invalid_parameter(f"Invalid value '{raw}' for parameter '{field.name}': expected a number") from None
+    if t == FieldDescriptor.TYPE_BOOL:
+        if raw.lower() not in ("true", "false"):
+            raise invalid_parameter(f"Invalid boolean value: {raw}, must be 'true' or 'false'.")
+        return raw.lower() == "true"
+    if t == FieldDescriptor.TYPE_ENUM:
+        if raw.isdigit() and int(raw) in field.enum_type.values_by_number:
+            return int(raw)
+        enum_value = field.enum_type.values_by_name.get(raw)
+        if enum_value is None:
+            allowed = ", ".join(field.enum_type.values_by_name)
+            raise invalid_parameter(f"Invalid value '{raw}' for parameter '{field.name}': one of {allowed}")
+        return enum_value.number
+    if t == FieldDescriptor.TYPE_MESSAGE:
+        raise invalid_parameter(f"Parameter '{field.name}' cannot be given in the query string")
+    return raw
+
+
+def query_to_message(query: Mapping[str, Sequence[str]], message: Message) -> Message:
+    """Fill `message` from query parameters (`?run_id=..&experiment_ids=1&experiment_ids=2`)."""
+    descriptor: Descriptor = message.DESCRIPTOR
+    for name, raw_values in query.items():
+        field = descriptor.fields_by_name.get(name)
+        if field is None:
+            raise invalid_parameter(f"Unknown parameter '{name}' for {descriptor.name}")
+        if field.is_repeated:
+            getattr(message, name).extend(_parse_query_scalar(field, v) for v in raw_values)
+        else:
+            setattr(message, name, _parse_query_scalar(field, raw_values[-1]))
+    return message
+
+
+def set_path_fields(message: Message, values: Mapping[str, str]) -> None:
+    """Assign path variables (`/logged-models/{model_id}`) to their fields."""
+    for path, raw in values.items():
+        target = message
+        *parents, leaf = path.split(".")
+        for p in parents:
+            target = getattr(target, p)
+        field = target.DESCRIPTOR.fields_by_name[leaf]
+        setattr(target, leaf, _parse_query_scalar(field, raw))

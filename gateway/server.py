@@ -1,0 +1,113 @@
+"""The gateway process: the gRPC door and the HTTP door on one event loop, one service layer.
+
+SIGINT/SIGTERM stop both doors from accepting, let in-flight calls finish (bounded by
+the graceful-shutdown timeout), then close the backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import pathlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import grpc
+import uvicorn
+
+from flowport.adapters.local.backend import LocalBackend
+from flowport.gateway.call import DEFAULT_WORKSPACE
+from flowport.gateway.config import ServeConfig
+from flowport.gateway.grpc.door import add_to_server
+from flowport.gateway.http.app import HttpDoor
+from flowport.gateway.service import GatewayService
+
+log = logging.getLogger("flowport")
+
+# The MLflow version flowport speaks; `/version` reports it because the 3.x client gates
+# features on it (clouds.md §0.2).
+MLFLOW_API_VERSION = "3.17.2"
+
+
+def flowport_version() -> str:
+    try:
+        return importlib.metadata.version("flowport")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class _UvicornServer(uvicorn.Server):
+    # The gateway owns signal handling so that it can stop both doors together.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def build_service(config: ServeConfig) -> GatewayService:
+    if config.artifacts_destination and "://" not in config.artifacts_destination:
+        pathlib.Path(config.artifacts_destination).mkdir(parents=True, exist_ok=True)
+    if config.backend_store_uri.startswith("sqlite:///"):
+        pathlib.Path(config.backend_store_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    backend = LocalBackend(
+        "local",
+        database_uri=config.backend_store_uri,
+        artifact_root=config.artifacts_destination,
+        max_threads=config.max_threads,
+    )
+    return GatewayService({backend.name: backend}, {DEFAULT_WORKSPACE: backend.name})
+
+
+async def serve(config: ServeConfig) -> None:
+    config = config.resolved()
+    service = build_service(config)
+    await service.start()
+
+    grpc_server = grpc.aio.server()
+    health = add_to_server(grpc_server, service)
+    grpc_port = grpc_server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+    await grpc_server.start()
+
+    http = _UvicornServer(uvicorn.Config(
+        HttpDoor(service, version=MLFLOW_API_VERSION),
+        host=config.host, port=config.port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=int(config.graceful_shutdown_seconds), lifespan="off",
+    ))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    http_task = asyncio.create_task(http.serve())
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.01)
+    if http_task.done():  # e.g. the port is taken: uvicorn has already logged why
+        await grpc_server.stop(None)
+        await service.close()
+        raise SystemExit(1)
+    print(
+        f"flowport {flowport_version()} serving\n"
+        f"  MLflow REST  http://{config.host}:{config.port}\n"
+        f"  gRPC         {config.grpc_host}:{grpc_port}\n"
+        f"  backend store   {_redact(config.backend_store_uri)}\n"
+        f"  artifacts       {config.artifacts_destination}",
+        flush=True,
+    )
+    await stop.wait()
+    print("flowport: shutting down, letting in-flight calls finish", file=sys.stderr, flush=True)
+    await health.enter_graceful_shutdown()
+    http.should_exit = True
+    await asyncio.gather(http_task, grpc_server.stop(config.graceful_shutdown_seconds))
+    await service.close()
+
+
+def _redact(uri: str) -> str:
+    """Never print a database password."""
+    if "@" in uri and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else uri
+    return uri
