@@ -1,0 +1,99 @@
+"""A small Python client for flowport's gRPC API; it imports only the generated code.
+
+    with FlowportClient("127.0.0.1:50051") as fp:
+        exp = fp.tracking.CreateExperiment(tracking_pb2.CreateExperiment(name="demo"))
+
+Errors arrive as `ApiError` carrying the MLflow error code the gateway sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+
+from flowport.v1 import artifacts_pb2, artifacts_pb2_grpc, registry_pb2_grpc, tracking_pb2_grpc
+from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
+
+CHUNK_SIZE = 1 << 20
+
+
+def _translate(err: grpc.RpcError) -> ApiError:
+    code = dict(err.trailing_metadata() or ()).get(ERROR_CODE_METADATA_KEY)
+    if code is None:  # not from flowport's error model (e.g. connection failure)
+        code = {grpc.StatusCode.UNAVAILABLE: "TEMPORARILY_UNAVAILABLE",
+                grpc.StatusCode.DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED"}.get(err.code(), "INTERNAL_ERROR")
+    return ApiError(err.details() or str(err.code()), code)
+
+
+class _Stub:
+    """Wraps a generated stub: adds workspace metadata and turns RpcError into ApiError."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._stub = stub
+        self._metadata = metadata
+
+    def __getattr__(self, rpc: str) -> Any:
+        method = getattr(self._stub, rpc)
+
+        @functools.wraps(method)
+        def call(request: Any, timeout: float | None = None) -> Any:
+            try:
+                return method(request, timeout=timeout, metadata=self._metadata)
+            except grpc.RpcError as err:
+                raise _translate(err) from None
+
+        return call
+
+
+class FlowportClient:
+    def __init__(self, target: str, *, workspace: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
+        options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+        self.channel = (grpc.secure_channel(target, credentials, options) if credentials
+                        else grpc.insecure_channel(target, options))
+        self.metadata: tuple[tuple[str, str], ...] = (("x-mlflow-workspace", workspace),) if workspace else ()
+        self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self.metadata)
+        self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self.metadata)
+        self._artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(self.channel)
+        self.artifacts = _Stub(self._artifacts, self.metadata)
+
+    def upload_file(self, local_path: str | pathlib.Path, artifact_path: str) -> None:
+        """Stream a local file to `artifact_path` (relative to the artifact root)."""
+
+        def messages() -> Iterator[artifacts_pb2.UploadArtifact]:
+            yield artifacts_pb2.UploadArtifact(artifact_path=artifact_path)
+            with open(local_path, "rb") as f:
+                while chunk := f.read(CHUNK_SIZE):
+                    yield artifacts_pb2.UploadArtifact(data=chunk)
+
+        try:
+            self._artifacts.UploadArtifact(messages(), metadata=self.metadata)
+        except grpc.RpcError as err:
+            raise _translate(err) from None
+
+    def download_file(self, artifact_path: str, local_path: str | pathlib.Path) -> int:
+        """Stream `artifact_path` into a local file; returns the bytes written."""
+        written = 0
+        try:
+            with open(local_path, "wb") as f:
+                for chunk in self._artifacts.DownloadArtifact(
+                    artifacts_pb2.DownloadArtifact(artifact_path=artifact_path), metadata=self.metadata
+                ):
+                    f.write(chunk.data)
+                    written += len(chunk.data)
+        except grpc.RpcError as err:
+            raise _translate(err) from None
+        return written
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> FlowportClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

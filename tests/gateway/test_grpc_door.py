@@ -1,0 +1,100 @@
+"""The same operations over gRPC with a real channel: tracking, registry, artifacts, errors, health, reflection."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from flowport.sdk import FlowportClient
+from flowport.v1 import artifacts_pb2, registry_pb2, tracking_pb2
+from flowport.v1.errors import ApiError
+
+
+@pytest.fixture
+def fp(gateway):
+    with FlowportClient(gateway.grpc_target) as client:
+        yield client
+
+
+def test_tracking_over_grpc(fp):
+    name = f"grpc-{uuid.uuid4().hex[:8]}"
+    exp_id = fp.tracking.CreateExperiment(tracking_pb2.CreateExperiment(name=name)).experiment_id
+    got = fp.tracking.GetExperimentByName(tracking_pb2.GetExperimentByName(experiment_name=name))
+    assert got.experiment.experiment_id == exp_id
+    run = fp.tracking.CreateRun(tracking_pb2.CreateRun(experiment_id=exp_id, run_name="g", start_time=1)).run
+    batch = tracking_pb2.LogBatch(run_id=run.info.run_id)
+    for i in range(1000):
+        batch.metrics.add(key="loss", value=float(i), timestamp=1000 + i, step=i)
+    batch.params.add(key="opt", value="adam")
+    fp.tracking.LogBatch(batch)
+    history = fp.tracking.GetMetricHistory(tracking_pb2.GetMetricHistory(run_id=run.info.run_id, metric_key="loss"))
+    assert len(history.metrics) == 1000
+    found = fp.tracking.SearchRuns(tracking_pb2.SearchRuns(experiment_ids=[exp_id], filter="params.opt = 'adam'"))
+    assert [r.info.run_id for r in found.runs] == [run.info.run_id]
+    assert found.runs[0].data.params[0].value == "adam"
+
+
+def test_errors_carry_mlflow_codes(fp):
+    with pytest.raises(ApiError) as info:
+        fp.tracking.GetRun(tracking_pb2.GetRun(run_id="f" * 32))
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(ApiError) as info:
+        fp.tracking.SearchRuns(tracking_pb2.SearchRuns(experiment_ids=["0"], filter="metrics.x ~ 1"))
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_grpc_status_codes(gateway):
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        from flowport.v1 import tracking_pb2_grpc
+
+        stub = tracking_pb2_grpc.TrackingServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.GetRun(tracking_pb2.GetRun(run_id="e" * 32))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        name = f"dup-{uuid.uuid4().hex[:8]}"
+        stub.CreateExperiment(tracking_pb2.CreateExperiment(name=name))
+        with pytest.raises(grpc.RpcError) as info:
+            stub.CreateExperiment(tracking_pb2.CreateExperiment(name=name))
+        assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def test_registry_over_grpc(fp):
+    name = f"gm-{uuid.uuid4().hex[:8]}"
+    fp.registry.CreateRegisteredModel(registry_pb2.CreateRegisteredModel(name=name))
+    v = fp.registry.CreateModelVersion(registry_pb2.CreateModelVersion(name=name, source="mlflow-artifacts:/0/x"))
+    assert v.model_version.version == "1"
+    fp.registry.SetRegisteredModelAlias(registry_pb2.SetRegisteredModelAlias(name=name, alias="prod", version="1"))
+    got = fp.registry.GetModelVersionByAlias(registry_pb2.GetModelVersionByAlias(name=name, alias="prod"))
+    assert got.model_version.version == "1" and list(got.model_version.aliases) == ["prod"]
+
+
+def test_artifacts_stream_over_grpc(fp, tmp_path):
+    src = tmp_path / "blob.bin"
+    src.write_bytes(os.urandom(5 << 20) + b"tail")
+    path = f"grpc/{uuid.uuid4().hex}/blob.bin"
+    fp.upload_file(src, path)
+    listing = fp.artifacts.ListArtifacts(artifacts_pb2.ListArtifacts(path=path.rsplit("/", 1)[0]))
+    assert [(f.path, f.file_size) for f in listing.files] == [("blob.bin", src.stat().st_size)]
+    dst = tmp_path / "back.bin"
+    assert fp.download_file(path, dst) == src.stat().st_size
+    assert hashlib.sha256(dst.read_bytes()).digest() == hashlib.sha256(src.read_bytes()).digest()
+    with pytest.raises(ApiError) as info:
+        fp.download_file("../../etc/passwd", tmp_path / "x")
+    assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_health_and_reflection(gateway):
+    with grpc.insecure_channel(gateway.grpc_target) as channel:
+        status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        names = {s.name for s in answers[0].list_services_response.service}
+        assert {"flowport.v1.TrackingService", "flowport.v1.ModelRegistryService",
+                "flowport.v1.artifacts.ArtifactsService", "grpc.health.v1.Health"} <= names
