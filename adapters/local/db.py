@@ -37,6 +37,8 @@ def create_engine_for(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # MLflow's LIKE is case-sensitive on every database (ILIKE is the insensitive one).
+            cur.execute("PRAGMA case_sensitive_like=true")
             cur.close()
 
         return engine

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import uuid
 
+import pytest
+import sqlalchemy as sa
+
 import flowport.adapters.local.logged_model_schema  # noqa: F401  (tables on Base.metadata)
 import flowport.adapters.local.registry_schema  # noqa: F401
 import flowport.adapters.local.schema  # noqa: F401  (experiments, runs)
-import pytest
-import sqlalchemy as sa
 from flowport.adapters.local.db import Base, Sessions, create_engine_for
 from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore

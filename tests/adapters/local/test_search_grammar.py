@@ -70,8 +70,13 @@ MLFLOW_PARSER = {
 }
 # Aliases MLflow resolves after parsing (SearchUtils.translate_key_alias, SqlLoggedModel.ALIASES).
 ATTRIBUTE_ALIASES = {
-    "runs": {"created": "start_time", "Created": "start_time", "run name": "run_name",
-             "Run name": "run_name", "Run Name": "run_name"},
+    "runs": {
+        "created": "start_time",
+        "Created": "start_time",
+        "run name": "run_name",
+        "Run name": "run_name",
+        "Run Name": "run_name",
+    },
     "logged_models": {"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
 }
 NUMERIC_ATTRIBUTES = {
@@ -134,11 +139,11 @@ VALID_FILTERS = [
     ("runs", "params.'a b' = 'c'"),
     ("runs", "params.a.b = 'c'"),
     ("runs", "params.x = 'it''s'"),
-    ("runs", "params.x = \"a'b\""),
+    ("runs", 'params.x = "a\'b"'),
     ("runs", "params.x = ''"),
     ("runs", "tags.mlflow.runName = 'x'"),
     ("runs", "tags.`mlflow.runName` = 'x'"),
-    ("runs", "tag.a LIKE \"b%\""),
+    ("runs", 'tag.a LIKE "b%"'),
     ("runs", "tags.a IS NOT NULL"),
     ("runs", "attributes.run_id IN ('a', 'b')"),
     ("runs", "attributes.run_id not in ('a', \"b\",)"),
@@ -150,7 +155,7 @@ VALID_FILTERS = [
     ("runs", "created > 1"),
     ("runs", "Created > 1"),
     ("runs", "`run name` = 'x'"),
-    ("runs", '"run name" = \'x\''),
+    ("runs", "\"run name\" = 'x'"),
     ("runs", "attributes.`Run Name` = 'x'"),
     ("runs", "attribute.run_name = 'x'"),
     ("runs", "run.run_name ILIKE 'x%'"),
@@ -178,7 +183,7 @@ VALID_FILTERS = [
     ("experiments", "experiment_id NOT IN ('3')"),
     ("experiments", "creation_time > 1"),
     ("experiments", "last_update_time <= 100"),
-    ("experiments", '"name" = \'a\''),
+    ("experiments", "\"name\" = 'a'"),
     ("experiments", "`name` = 'a'"),
     ("registered_models", "name = 'a'"),
     ("registered_models", "name LIKE 'a%'"),
@@ -290,8 +295,6 @@ INVALID_FILTERS = [
     ("model_versions", "creation_timestamp > 1"),
     ("model_versions", "metrics.a > 1"),
     ("model_versions", "version = 1"),
-    ("logged_models", "params.lr = abc"),
-    ("logged_models", "tags.x IN ('a', 'b')"),
     ("logged_models", "params.x IS NULL"),
     ("logged_models", "creation_time LIKE '5'"),
     ("logged_models", "metrics.acc LIKE '5'"),
@@ -356,13 +359,29 @@ def test_error_messages_name_the_fault():
 # --- deliberate differences from MLflow, each asserted on both sides ---------------------------
 
 
-def test_logged_model_params_take_bare_numbers_as_mlflows_sql_store_does(mlflow_stores):
-    # SearchLoggedModelsUtils rejects `params.lr = 0.01`, but the SQL store (what `mlflow server`
-    # runs, and whose own error message suggests this very filter) accepts it as the text "0.01".
-    mlflow_store_search(mlflow_stores, "logged_models", "params.lr = 0.01")
-    theirs = search_logged_model_utils.parse_filter_string("params.lr = 0.01")[0]
-    assert (theirs.op, theirs.value) == ("=", "0.01")
-    assert parse_logged_model_filter("params.lr = 0.01") == [Comparison("param", "lr", "=", "0.01")]
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("params.lr = 0.01", Comparison("param", "lr", "=", "0.01")),
+        ("tags.t IN ('a', 'b')", Comparison("tag", "t", "IN", ("a", "b"))),
+        ("params.p NOT IN ('a')", Comparison("param", "p", "NOT IN", ("a",))),
+    ],
+)
+def test_logged_models_take_what_mlflows_sql_store_takes(mlflow_stores, filter_string, expected):
+    # SearchLoggedModelsUtils rejects these, but the SQL store (what `mlflow server` runs, and
+    # whose own error message suggests `params.lr = 0.01`) accepts them.
+    mlflow_store_search(mlflow_stores, "logged_models", filter_string)
+    theirs = search_logged_model_utils.parse_filter_string(filter_string)[0]
+    assert (theirs.op, theirs.value) == (expected.op, expected.value)
+    assert parse_logged_model_filter(filter_string) == [expected]
+
+
+def test_logged_models_reject_bare_words_that_mlflows_sql_store_takes_as_text(mlflow_stores):
+    # `params.lr = abc` is far more likely a forgotten quote than a value; MLflow's other parser
+    # (SearchLoggedModelsUtils) and every other search reject it too.
+    mlflow_store_search(mlflow_stores, "logged_models", "params.lr = abc")
+    with pytest.raises(ApiError, match="not quoted"):
+        parse_logged_model_filter("params.lr = abc")
 
 
 @pytest.mark.parametrize("filter_string", ["metric.acc <= 1", "attribute.name LIKE 'a%'", "param.p = 'x'"])
@@ -423,7 +442,7 @@ VALID_ORDER_BY = [
     ("runs", ["created DESC"]),
     ("runs", ["run_name", "attr.status", "run_id ASC"]),
     ("runs", ["tags.`mlflow.runName` ASC", "tags.mlflow.user"]),
-    ("runs", ["  metrics.acc   DESC  "]),
+    ("runs", ["metrics.acc   DESC"]),
     ("experiments", ["name"]),
     ("experiments", ["name DESC", "experiment_id ASC"]),
     ("experiments", ["attribute.creation_time DESC"]),
@@ -439,6 +458,8 @@ VALID_ORDER_BY = [
 INVALID_ORDER_BY = [
     ("runs", ["metrics.acc ASC NULLS LAST"]),
     ("runs", ["metrics.acc DOWN"]),
+    ("runs", [" metrics.acc"]),
+    ("runs", ["metrics.acc "]),
     ("runs", ["metrics.acc DESC extra"]),
     ("runs", ["metrics.acc, params.b"]),
     ("runs", ["`run name`"]),
