@@ -31,8 +31,8 @@ def test_tracking_over_grpc(fp):
     batch = tracking_pb2.LogBatch(run_id=run.info.run_id)
     for i in range(1000):
         batch.metrics.add(key="loss", value=float(i), timestamp=1000 + i, step=i)
-    batch.params.add(key="opt", value="adam")
     fp.tracking.LogBatch(batch)
+    fp.tracking.LogParam(tracking_pb2.LogParam(run_id=run.info.run_id, key="opt", value="adam"))
     history = fp.tracking.GetMetricHistory(tracking_pb2.GetMetricHistory(run_id=run.info.run_id, metric_key="loss"))
     assert len(history.metrics) == 1000
     found = fp.tracking.SearchRuns(tracking_pb2.SearchRuns(experiment_ids=[exp_id], filter="params.opt = 'adam'"))
@@ -66,8 +66,10 @@ def test_grpc_status_codes(gateway):
 
 def test_registry_over_grpc(fp):
     name = f"gm-{uuid.uuid4().hex[:8]}"
+    run = fp.tracking.CreateRun(tracking_pb2.CreateRun(experiment_id="0")).run
     fp.registry.CreateRegisteredModel(registry_pb2.CreateRegisteredModel(name=name))
-    v = fp.registry.CreateModelVersion(registry_pb2.CreateModelVersion(name=name, source="mlflow-artifacts:/0/x"))
+    v = fp.registry.CreateModelVersion(registry_pb2.CreateModelVersion(
+        name=name, source=run.info.artifact_uri + "/model", run_id=run.info.run_id))
     assert v.model_version.version == "1"
     fp.registry.SetRegisteredModelAlias(registry_pb2.SetRegisteredModelAlias(name=name, alias="prod", version="1"))
     got = fp.registry.GetModelVersionByAlias(registry_pb2.GetModelVersionByAlias(name=name, alias="prod"))

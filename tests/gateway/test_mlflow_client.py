@@ -139,7 +139,7 @@ def test_search_runs_filters_order_and_pagination(client):
     page3 = client.search_runs([exp_id], max_results=3, order_by=["metrics.acc ASC"], page_token=page2.token)
     names = [r.info.run_name for r in [*page1, *page2, *page3]]
     assert names == [f"r{i}" for i in range(7)] and not page3.token
-    frame = mlflow.search_runs([exp_id], filter_string="params.model IN ('mlp')")
+    frame = mlflow.search_runs([exp_id], filter_string="params.model = 'mlp'")
     assert sorted(frame["tags.mlflow.runName"]) == ["r0", "r2", "r4", "r6"]
 
 
