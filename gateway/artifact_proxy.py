@@ -24,7 +24,9 @@ class ArtifactProxy:
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
 
-    async def list_artifacts(self, request: pb.ListArtifacts, base_url: str = "") -> pb.ListArtifacts.Response:
+    async def list_artifacts(
+        self, request: pb.ListArtifacts, base_url: str = ""
+    ) -> pb.ListArtifacts.Response:
         path = normalize_artifact_path(request.path) if request.HasField("path") else ""
         files = await self.store.list(path)
         return pb.ListArtifacts.Response(
@@ -36,7 +38,9 @@ class ArtifactProxy:
             ]
         )
 
-    async def delete_artifact(self, request: pb.DeleteArtifact, base_url: str = "") -> pb.DeleteArtifact.Response:
+    async def delete_artifact(
+        self, request: pb.DeleteArtifact, base_url: str = ""
+    ) -> pb.DeleteArtifact.Response:
         await self.store.delete(_file_path(request.artifact_path))
         return pb.DeleteArtifact.Response()
 
@@ -64,8 +68,9 @@ class ArtifactProxy:
             ],
         )
 
-    async def upload_part(self, artifact_path: str, upload_id: str, part_number: int,
-                          chunks: AsyncIterable[bytes]) -> str:
+    async def upload_part(
+        self, artifact_path: str, upload_id: str, part_number: int, chunks: AsyncIterable[bytes]
+    ) -> str:
         return await self.store.upload_part(_file_path(artifact_path), upload_id, part_number, chunks)
 
     async def complete_multipart_upload(
@@ -79,7 +84,9 @@ class ArtifactProxy:
     async def abort_multipart_upload(
         self, request: pb.AbortMultipartUpload, base_url: str = ""
     ) -> pb.AbortMultipartUpload.Response:
-        await self.store.abort_multipart_upload(_mpu_target(request.artifact_path, request.path), request.upload_id)
+        await self.store.abort_multipart_upload(
+            _mpu_target(request.artifact_path, request.path), request.upload_id
+        )
         return pb.AbortMultipartUpload.Response()
 
 

@@ -11,8 +11,10 @@ from flowport.gateway.config import ServeConfig
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowport", description="One endpoint for MLflow tracking, registry "
-                                     "and artifacts, in front of any backend.")
+    parser = argparse.ArgumentParser(
+        prog="flowport",
+        description="One endpoint for MLflow tracking, registry and artifacts, in front of any backend.",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the gateway (HTTP MLflow REST API + gRPC)")
@@ -20,15 +22,29 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=d.host, help=f"address of the HTTP door (default {d.host})")
     serve.add_argument("--port", type=int, default=d.port, help=f"port of the HTTP door (default {d.port})")
     serve.add_argument("--grpc-host", default=None, help="address of the gRPC door (default: --host)")
-    serve.add_argument("--grpc-port", type=int, default=d.grpc_port,
-                       help=f"port of the gRPC door; 0 picks a free one (default {d.grpc_port})")
-    serve.add_argument("--backend-store-uri", default=None,
-                       help="sqlite:///path.db or postgresql://user:pw@host/db "
-                            "(default: sqlite under $FLOWPORT_HOME or ~/.flowport)")
-    serve.add_argument("--artifacts-destination", default=None,
-                       help="folder where proxied artifacts are stored (default: artifacts/ beside the database)")
-    serve.add_argument("--max-threads", type=int, default=d.max_threads,
-                       help=f"threads for blocking backend work (default {d.max_threads})")
+    serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=d.grpc_port,
+        help=f"port of the gRPC door; 0 picks a free one (default {d.grpc_port})",
+    )
+    serve.add_argument(
+        "--backend-store-uri",
+        default=None,
+        help="sqlite:///path.db or postgresql://user:pw@host/db "
+        "(default: sqlite under $FLOWPORT_HOME or ~/.flowport)",
+    )
+    serve.add_argument(
+        "--artifacts-destination",
+        default=None,
+        help="folder where proxied artifacts are stored (default: artifacts/ beside the database)",
+    )
+    serve.add_argument(
+        "--max-threads",
+        type=int,
+        default=d.max_threads,
+        help=f"threads for blocking backend work (default {d.max_threads})",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -43,10 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         _parser().print_help()
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     config = ServeConfig(
-        host=args.host, port=args.port, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
-        backend_store_uri=args.backend_store_uri, artifacts_destination=args.artifacts_destination,
+        host=args.host,
+        port=args.port,
+        grpc_host=args.grpc_host,
+        grpc_port=args.grpc_port,
+        backend_store_uri=args.backend_store_uri,
+        artifacts_destination=args.artifacts_destination,
         max_threads=args.max_threads,
     )
     from flowport.gateway.server import serve

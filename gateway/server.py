@@ -50,7 +50,7 @@ def build_service(config: ServeConfig) -> GatewayService:
     if config.artifacts_destination and "://" not in config.artifacts_destination:
         pathlib.Path(config.artifacts_destination).mkdir(parents=True, exist_ok=True)
     if config.backend_store_uri.startswith("sqlite:///"):
-        pathlib.Path(config.backend_store_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(config.backend_store_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     backend = LocalBackend(
         "local",
         database_uri=config.backend_store_uri,
@@ -70,11 +70,17 @@ async def serve(config: ServeConfig) -> None:
     grpc_port = grpc_server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
     await grpc_server.start()
 
-    http = _UvicornServer(uvicorn.Config(
-        HttpDoor(service, version=MLFLOW_API_VERSION),
-        host=config.host, port=config.port, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=int(config.graceful_shutdown_seconds), lifespan="off",
-    ))
+    http = _UvicornServer(
+        uvicorn.Config(
+            HttpDoor(service, version=MLFLOW_API_VERSION),
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=int(config.graceful_shutdown_seconds),
+            lifespan="off",
+        )
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

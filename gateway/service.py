@@ -68,4 +68,3 @@ class GatewayService:
                 await backend.close()
             except Exception:  # one backend failing to close must not stop the others
                 log.exception("closing backend %s failed", backend.name)
-

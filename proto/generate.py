@@ -27,7 +27,11 @@ def _include_dirs() -> list[str]:
     import google.api
 
     googleapis_root = pathlib.Path(google.api.__path__[0]).parent.parent
-    return [str(PROTO_ROOT), str(googleapis_root), os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")]
+    return [
+        str(PROTO_ROOT),
+        str(googleapis_root),
+        os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"),
+    ]
 
 
 def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
@@ -47,8 +51,11 @@ def main() -> int:
         fresh = generate(pathlib.Path(tmp))
         committed = sorted(p for p in PACKAGE_DIR.iterdir() if p.name.endswith(SUFFIXES))
         stale = {p.name for p in committed} ^ {p.name for p in fresh}
-        stale |= {p.name for p in fresh if (PACKAGE_DIR / p.name).exists()
-                  and not filecmp.cmp(p, PACKAGE_DIR / p.name, shallow=False)}
+        stale |= {
+            p.name
+            for p in fresh
+            if (PACKAGE_DIR / p.name).exists() and not filecmp.cmp(p, PACKAGE_DIR / p.name, shallow=False)
+        }
         if check:
             if stale:
                 print("stale generated files: " + ", ".join(sorted(stale)), file=sys.stderr)

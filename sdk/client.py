@@ -24,8 +24,10 @@ CHUNK_SIZE = 1 << 20
 def _translate(err: grpc.RpcError) -> ApiError:
     code = dict(err.trailing_metadata() or ()).get(ERROR_CODE_METADATA_KEY)
     if code is None:  # not from flowport's error model (e.g. connection failure)
-        code = {grpc.StatusCode.UNAVAILABLE: "TEMPORARILY_UNAVAILABLE",
-                grpc.StatusCode.DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED"}.get(err.code(), "INTERNAL_ERROR")
+        code = {
+            grpc.StatusCode.UNAVAILABLE: "TEMPORARILY_UNAVAILABLE",
+            grpc.StatusCode.DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
+        }.get(err.code(), "INTERNAL_ERROR")
     return ApiError(err.details() or str(err.code()), code)
 
 
@@ -50,11 +52,15 @@ class _Stub:
 
 
 class FlowportClient:
-    def __init__(self, target: str, *, workspace: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
+    def __init__(
+        self, target: str, *, workspace: str | None = None, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
-        self.channel = (grpc.secure_channel(target, credentials, options) if credentials
-                        else grpc.insecure_channel(target, options))
+        self.channel = (
+            grpc.secure_channel(target, credentials, options)
+            if credentials
+            else grpc.insecure_channel(target, options)
+        )
         self.metadata: tuple[tuple[str, str], ...] = (("x-mlflow-workspace", workspace),) if workspace else ()
         self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self.metadata)
         self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self.metadata)

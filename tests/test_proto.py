@@ -32,8 +32,7 @@ def _shape(d: Descriptor, seen: set[str] | None = None) -> dict:
 
 def _mlflow_methods():
     for mod, svc in ((service_pb2, "MlflowService"), (model_registry_pb2, "ModelRegistryService")):
-        for m in mod.DESCRIPTOR.services_by_name[svc].methods:
-            yield m
+        yield from mod.DESCRIPTOR.services_by_name[svc].methods
 
 
 def _ours():
@@ -98,4 +97,6 @@ def test_routes_are_unambiguous():
 
 
 def test_registry_and_tracking_share_no_names():
-    assert not set(tracking_pb2.DESCRIPTOR.message_types_by_name) & set(registry_pb2.DESCRIPTOR.message_types_by_name)
+    assert not set(tracking_pb2.DESCRIPTOR.message_types_by_name) & set(
+        registry_pb2.DESCRIPTOR.message_types_by_name
+    )

@@ -26,8 +26,9 @@ class LocalBackend(Backend):
         {Capability.TRACKING, Capability.REGISTRY, Capability.LOGGED_MODELS, Capability.ARTIFACTS}
     )
 
-    def __init__(self, name: str, *, database_uri: str, artifact_root: str | os.PathLike,
-                 max_threads: int = 8) -> None:
+    def __init__(
+        self, name: str, *, database_uri: str, artifact_root: str | os.PathLike, max_threads: int = 8
+    ) -> None:
         super().__init__(name, max_threads=max_threads)
         self.database_uri = database_uri
         self.engine = create_engine_for(database_uri)
@@ -52,7 +53,9 @@ class LocalBackend(Backend):
         self.engine.dispose()
 
     # Listing joins SQL (where is the run's folder?) with the artifact store (what is in it).
-    async def list_artifacts(self, request: tracking_pb2.ListArtifacts) -> tracking_pb2.ListArtifacts.Response:
+    async def list_artifacts(
+        self, request: tracking_pb2.ListArtifacts
+    ) -> tracking_pb2.ListArtifacts.Response:
         run_id = request.run_id or request.run_uuid
         root_uri = await self.run_blocking(self.tracking.run_artifact_uri, run_id)
         return await self._list_under(root_uri, request.path, tracking_pb2.ListArtifacts.Response)
@@ -72,7 +75,7 @@ class LocalBackend(Backend):
         prefix = root + "/"
         response = response_class(root_uri=root_uri)
         for f in files:
-            rel = f.path[len(prefix):] if f.path.startswith(prefix) else f.path
+            rel = f.path[len(prefix) :] if f.path.startswith(prefix) else f.path
             info = response.files.add(path=rel, is_dir=f.is_dir)
             if not f.is_dir and f.file_size is not None:
                 info.file_size = f.file_size

@@ -347,9 +347,6 @@ class LoggedModelStore:
         query = registry_search.logged_models_order_by(query, list(request.order_by))
         query = query.options(*_LOAD_CHILDREN).offset(offset).limit(max_results + 1)
         with self.sessions.transaction() as session:
-            if session.get_bind().dialect.name == "sqlite":
-                # As MLflow on SQLite: LIKE is case-sensitive, as it is on PostgreSQL.
-                session.execute(sa.text("PRAGMA case_sensitive_like = true"))
             models = list(session.scalars(query).unique())
             response = pb.SearchLoggedModels.Response(
                 models=[logged_model_proto(lm) for lm in models[:max_results]]

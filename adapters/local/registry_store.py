@@ -329,12 +329,6 @@ class RegistryStore:
     def _model_with_latest(self, session: orm.Session, rm: RegisteredModel) -> pb.RegisteredModel:
         return _model_proto(rm, _latest_per_stage(rm.versions))
 
-    @staticmethod
-    def _case_sensitive_like(session: orm.Session) -> None:
-        # MLflow turns this on for SQLite so LIKE is case-sensitive there as on PostgreSQL.
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(sa.text("PRAGMA case_sensitive_like = true"))
-
     # ---- registered models -------------------------------------------------------------------
 
     def create_registered_model(self, request: pb.CreateRegisteredModel) -> pb.CreateRegisteredModel.Response:
@@ -470,7 +464,6 @@ class RegistryStore:
             .limit(max_results + 1)
         )
         with self.sessions.transaction() as session:
-            self._case_sensitive_like(session)
             models = list(session.scalars(query))
             page = models[:max_results]
             latest = self._latest_versions_for(session, [rm.name for rm in page])
@@ -890,7 +883,6 @@ class RegistryStore:
             .limit(max_results + 1)
         )
         with self.sessions.transaction() as session:
-            self._case_sensitive_like(session)
             versions = list(session.scalars(query))
             page = versions[:max_results]
             aliases: dict[tuple[str, int], list[str]] = {}

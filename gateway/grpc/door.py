@@ -117,7 +117,9 @@ class GrpcDoor:
                 if method.name == "UploadArtifact":
                     await proxy.upload(first.artifact_path, chunks())
                     return artifacts_pb2.UploadArtifact.Response()
-                etag = await proxy.upload_part(first.artifact_path, first.upload_id, first.part_number, chunks())
+                etag = await proxy.upload_part(
+                    first.artifact_path, first.upload_id, first.part_number, chunks()
+                )
                 return artifacts_pb2.UploadMultipartPart.Response(etag=etag)
             except ApiError as err:
                 await _abort(context, err)

@@ -19,7 +19,12 @@ from typing import Any
 from google.protobuf.message_factory import GetMessageClass
 
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
-from flowport.gateway.http.transcode import dict_to_message, message_to_dict, query_to_message, set_path_fields
+from flowport.gateway.http.transcode import (
+    dict_to_message,
+    message_to_dict,
+    query_to_message,
+    set_path_fields,
+)
 from flowport.gateway.service import GatewayService
 from flowport.v1.errors import ApiError, invalid_parameter
 from flowport.v1.http_rules import HttpRule, all_rules
@@ -120,22 +125,32 @@ class HttpDoor:
                     raise invalid_parameter("Malformed JSON in request body") from None
                 dict_to_message(data, call.request)
         else:
-            query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            query = urllib.parse.parse_qs(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+            )
             query_to_message(query, call.request)
         set_path_fields(call.request, path_values)
         response = await self.service.call(call, rule.method.containing_service.full_name)
         await _send_json(send, 200, message_to_dict(response))
 
-    async def _stream(self, call: Call, path_values: dict[str, str], scope: Scope,
-                      receive: Receive, send: Send) -> None:
+    async def _stream(
+        self, call: Call, path_values: dict[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         proxy = self.service.artifacts_for(call.workspace)
         artifact_path = path_values.get("artifact_path", "")
         if call.rpc == "DownloadArtifact":
             chunks = proxy.download(artifact_path)
             first = await anext(chunks, None)  # surfaces "does not exist" before the 200 goes out
-            content_type = mimetypes.guess_type(posixpath.basename(artifact_path))[0] or "application/octet-stream"
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", content_type.encode())]})
+            content_type = (
+                mimetypes.guess_type(posixpath.basename(artifact_path))[0] or "application/octet-stream"
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", content_type.encode())],
+                }
+            )
             if first is not None:
                 await send({"type": "http.response.body", "body": first, "more_body": True})
             async for chunk in chunks:
@@ -151,9 +166,16 @@ class HttpDoor:
             part_number = int(path_values["part_number"])
         except ValueError:
             raise invalid_parameter("part_number must be an integer") from None
-        etag = await proxy.upload_part(artifact_path, path_values["upload_id"], part_number, _body_chunks(receive))
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*_JSON, (b"etag", f'"{etag}"'.encode())]})
+        etag = await proxy.upload_part(
+            artifact_path, path_values["upload_id"], part_number, _body_chunks(receive)
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_JSON, (b"etag", f'"{etag}"'.encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": b"{}"})
 
     def _server_info(self) -> dict[str, Any]:
@@ -226,6 +248,11 @@ async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
 
 
 async def _send_bytes(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -20,9 +20,15 @@ from google.protobuf.message import Message
 from flowport.v1.errors import invalid_parameter
 
 _INT_TYPES = {
-    FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT32,
-    FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
-    FieldDescriptor.TYPE_FIXED32, FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED32,
+    FieldDescriptor.TYPE_INT32,
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT32,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED32,
     FieldDescriptor.TYPE_SFIXED64,
 }
 _FLOAT_TYPES = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
@@ -85,7 +91,9 @@ def _parse_query_scalar(field: FieldDescriptor, raw: str) -> Any:
         if t in _FLOAT_TYPES:
             return float(raw)
     except ValueError:
-        raise invalid_parameter(f"Invalid value '{raw}' for parameter '{field.name}': expected a number") from None
+        raise invalid_parameter(
+            f"Invalid value '{raw}' for parameter '{field.name}': expected a number"
+        ) from None
     if t == FieldDescriptor.TYPE_BOOL:
         if raw.lower() not in ("true", "false"):
             raise invalid_parameter(f"Invalid boolean value: {raw}, must be 'true' or 'false'.")

@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
+
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
 from flowport.adapters.artifacts.local import STAGING_DIR, LocalArtifactStore
 from flowport.v1.errors import ApiError

@@ -19,7 +19,13 @@ RUNS = [
     ("beta", {"acc": 0.85}, {"model": "mlp", "lr": "0.1"}, {"team": "nlp"}, "FINISHED"),
     ("gamma", {"acc": 0.91, "loss": 0.1}, {"model": "cnn"}, {"team": "Vision"}, "FAILED"),
     ("delta", {"loss": float("nan")}, {"model": "rnn", "lr": "0.001"}, {}, "RUNNING"),
-    ("epsilon", {"acc": -1.0, "loss": float("inf")}, {"model": "CNN"}, {"team": "vision", "x": "1"}, "KILLED"),
+    (
+        "epsilon",
+        {"acc": -1.0, "loss": float("inf")},
+        {"model": "CNN"},
+        {"team": "vision", "x": "1"},
+        "KILLED",
+    ),
     ("zeta", {}, {}, {"team": "nlp"}, "FINISHED"),
 ]
 
@@ -45,7 +51,13 @@ QUERIES = [
     ("metrics.acc != 0.91", []),
 ]
 
-BAD_FILTERS = ["metrics.acc >< 1", "acc > 1", "params.x > 'a'", "metrics.acc = 'high'", "tags.a = 1 OR tags.b = 2"]
+BAD_FILTERS = [
+    "metrics.acc >< 1",
+    "acc > 1",
+    "params.x > 'a'",
+    "metrics.acc = 'high'",
+    "tags.a = 1 OR tags.b = 2",
+]
 
 
 def _populate(client: MlflowClient) -> str:
@@ -113,11 +125,17 @@ def test_run_json_matches_mlflow(both):
     assert a.data.metrics == b.data.metrics and a.data.params == b.data.params
     strip = {"mlflow.user", "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit"}
     assert {k: v for k, v in a.data.tags.items() if k not in strip} == {
-        k: v for k, v in b.data.tags.items() if k not in strip}
+        k: v for k, v in b.data.tags.items() if k not in strip
+    }
     assert (a.info.status, a.info.lifecycle_stage, a.info.start_time, a.info.end_time) == (
-        b.info.status, b.info.lifecycle_stage, b.info.start_time, b.info.end_time)
-    assert a.info.artifact_uri.replace(a.info.run_id, "RUN").replace(f"/{our_exp}/", "/EXP/") == \
-        b.info.artifact_uri.replace(b.info.run_id, "RUN").replace(f"/{their_exp}/", "/EXP/")
+        b.info.status,
+        b.info.lifecycle_stage,
+        b.info.start_time,
+        b.info.end_time,
+    )
+    assert a.info.artifact_uri.replace(a.info.run_id, "RUN").replace(
+        f"/{our_exp}/", "/EXP/"
+    ) == b.info.artifact_uri.replace(b.info.run_id, "RUN").replace(f"/{their_exp}/", "/EXP/")
 
 
 def test_search_experiments_matches_mlflow(both):

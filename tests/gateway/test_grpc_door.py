@@ -1,4 +1,5 @@
-"""The same operations over gRPC with a real channel: tracking, registry, artifacts, errors, health, reflection."""
+"""The same operations over gRPC with a real channel: tracking, registry, artifacts, errors,
+health and reflection."""
 
 from __future__ import annotations
 
@@ -33,9 +34,13 @@ def test_tracking_over_grpc(fp):
         batch.metrics.add(key="loss", value=float(i), timestamp=1000 + i, step=i)
     fp.tracking.LogBatch(batch)
     fp.tracking.LogParam(tracking_pb2.LogParam(run_id=run.info.run_id, key="opt", value="adam"))
-    history = fp.tracking.GetMetricHistory(tracking_pb2.GetMetricHistory(run_id=run.info.run_id, metric_key="loss"))
+    history = fp.tracking.GetMetricHistory(
+        tracking_pb2.GetMetricHistory(run_id=run.info.run_id, metric_key="loss")
+    )
     assert len(history.metrics) == 1000
-    found = fp.tracking.SearchRuns(tracking_pb2.SearchRuns(experiment_ids=[exp_id], filter="params.opt = 'adam'"))
+    found = fp.tracking.SearchRuns(
+        tracking_pb2.SearchRuns(experiment_ids=[exp_id], filter="params.opt = 'adam'")
+    )
     assert [r.info.run_id for r in found.runs] == [run.info.run_id]
     assert found.runs[0].data.params[0].value == "adam"
 
@@ -68,10 +73,15 @@ def test_registry_over_grpc(fp):
     name = f"gm-{uuid.uuid4().hex[:8]}"
     run = fp.tracking.CreateRun(tracking_pb2.CreateRun(experiment_id="0")).run
     fp.registry.CreateRegisteredModel(registry_pb2.CreateRegisteredModel(name=name))
-    v = fp.registry.CreateModelVersion(registry_pb2.CreateModelVersion(
-        name=name, source=run.info.artifact_uri + "/model", run_id=run.info.run_id))
+    v = fp.registry.CreateModelVersion(
+        registry_pb2.CreateModelVersion(
+            name=name, source=run.info.artifact_uri + "/model", run_id=run.info.run_id
+        )
+    )
     assert v.model_version.version == "1"
-    fp.registry.SetRegisteredModelAlias(registry_pb2.SetRegisteredModelAlias(name=name, alias="prod", version="1"))
+    fp.registry.SetRegisteredModelAlias(
+        registry_pb2.SetRegisteredModelAlias(name=name, alias="prod", version="1")
+    )
     got = fp.registry.GetModelVersionByAlias(registry_pb2.GetModelVersionByAlias(name=name, alias="prod"))
     assert got.model_version.version == "1" and list(got.model_version.aliases) == ["prod"]
 
@@ -96,7 +106,13 @@ def test_health_and_reflection(gateway):
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert status.status == health_pb2.HealthCheckResponse.SERVING
         reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-        answers = list(reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+        answers = list(
+            reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        )
         names = {s.name for s in answers[0].list_services_response.service}
-        assert {"flowport.v1.TrackingService", "flowport.v1.ModelRegistryService",
-                "flowport.v1.artifacts.ArtifactsService", "grpc.health.v1.Health"} <= names
+        assert {
+            "flowport.v1.TrackingService",
+            "flowport.v1.ModelRegistryService",
+            "flowport.v1.artifacts.ArtifactsService",
+            "grpc.health.v1.Health",
+        } <= names

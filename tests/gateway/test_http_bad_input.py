@@ -27,28 +27,45 @@ def _assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def test_malformed_json(http):
-    r = http.post("/api/2.0/mlflow/experiments/create", content=b"{not json",
-                  headers={"content-type": "application/json"})
+    r = http.post(
+        "/api/2.0/mlflow/experiments/create",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     _assert_error(r, 400, "INVALID_PARAMETER_VALUE")
 
 
 def test_wrong_types(http):
-    _assert_error(http.post("/api/2.0/mlflow/experiments/create", json={"name": 12}), 400, "INVALID_PARAMETER_VALUE")
+    _assert_error(
+        http.post("/api/2.0/mlflow/experiments/create", json={"name": 12}), 400, "INVALID_PARAMETER_VALUE"
+    )
     run_id = _new_run(http)
-    r = http.post("/api/2.0/mlflow/runs/log-metric", json={"run_id": run_id, "key": "k", "value": "high",
-                                                          "timestamp": 1})
+    r = http.post(
+        "/api/2.0/mlflow/runs/log-metric",
+        json={"run_id": run_id, "key": "k", "value": "high", "timestamp": 1},
+    )
     _assert_error(r, 400, "INVALID_PARAMETER_VALUE")
-    _assert_error(http.get("/api/2.0/mlflow/experiments/search", params={"max_results": "many"}),
-                  400, "INVALID_PARAMETER_VALUE")
-    _assert_error(http.post("/api/2.0/mlflow/runs/search", json=["not", "an", "object"]),
-                  400, "INVALID_PARAMETER_VALUE")
+    _assert_error(
+        http.get("/api/2.0/mlflow/experiments/search", params={"max_results": "many"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    _assert_error(
+        http.post("/api/2.0/mlflow/runs/search", json=["not", "an", "object"]), 400, "INVALID_PARAMETER_VALUE"
+    )
 
 
 def test_unknown_fields(http):
-    _assert_error(http.post("/api/2.0/mlflow/experiments/create", json={"name": "x", "colour": "red"}),
-                  400, "INVALID_PARAMETER_VALUE")
-    _assert_error(http.get("/api/2.0/mlflow/runs/get", params={"run_id": "x", "colour": "red"}),
-                  400, "INVALID_PARAMETER_VALUE")
+    _assert_error(
+        http.post("/api/2.0/mlflow/experiments/create", json={"name": "x", "colour": "red"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    _assert_error(
+        http.get("/api/2.0/mlflow/runs/get", params={"run_id": "x", "colour": "red"}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
 
 
 def test_missing_required_field(http):
@@ -58,28 +75,46 @@ def test_missing_required_field(http):
 def test_oversize_batch_writes_nothing(http):
     run_id = _new_run(http)
     metrics = [{"key": f"m{i}", "value": 1.0, "timestamp": 1, "step": 0} for i in range(1001)]
-    _assert_error(http.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": metrics}),
-                  400, "INVALID_PARAMETER_VALUE")
+    _assert_error(
+        http.post("/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": metrics}),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     run = http.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}).json()["run"]
     assert "metrics" not in run.get("data", {})
 
 
 def test_one_bad_metric_in_a_batch_writes_nothing(http):
     run_id = _new_run(http)
-    metrics = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": 0},
-               {"key": "x" * 1000, "value": 1.0, "timestamp": 1, "step": 0}]
+    metrics = [
+        {"key": "ok", "value": 1.0, "timestamp": 1, "step": 0},
+        {"key": "x" * 1000, "value": 1.0, "timestamp": 1, "step": 0},
+    ]
     params = [{"key": "p", "value": "v"}]
-    _assert_error(http.post("/api/2.0/mlflow/runs/log-batch",
-                            json={"run_id": run_id, "metrics": metrics, "params": params}),
-                  400, "INVALID_PARAMETER_VALUE")
+    _assert_error(
+        http.post(
+            "/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, "metrics": metrics, "params": params}
+        ),
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
     data = http.get("/api/2.0/mlflow/runs/get", params={"run_id": run_id}).json()["run"].get("data", {})
     assert "metrics" not in data and "params" not in data
 
 
-@pytest.mark.parametrize("path", [
-    "../escape.txt", "a/../../escape.txt", "%2e%2e/escape.txt", "a/%2e%2e/%2e%2e/escape.txt",
-    "..%2fescape.txt", "%252e%252e/escape.txt", "a/..%5c..%5cescape.txt", "/etc/passwd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../escape.txt",
+        "a/../../escape.txt",
+        "%2e%2e/escape.txt",
+        "a/%2e%2e/%2e%2e/escape.txt",
+        "..%2fescape.txt",
+        "%252e%252e/escape.txt",
+        "a/..%5c..%5cescape.txt",
+        "/etc/passwd",
+    ],
+)
 def test_traversal_paths_are_rejected_and_write_nothing(http, gateway, path):
     r = http.put(f"/api/2.0/mlflow-artifacts/artifacts/{path}", content=b"owned")
     assert r.status_code in (400, 404), r.text

@@ -125,14 +125,21 @@ def test_search_runs_filters_order_and_pagination(client):
     exp_id = client.create_experiment(_name("search"))
     for i in range(7):
         run = client.create_run(exp_id, run_name=f"r{i}")
-        client.log_batch(run.info.run_id, metrics=[Metric("acc", i / 10, 0, 0)],
-                         params=[Param("model", "cnn" if i % 2 else "mlp")])
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric("acc", i / 10, 0, 0)],
+            params=[Param("model", "cnn" if i % 2 else "mlp")],
+        )
         client.set_terminated(run.info.run_id)
-    runs = client.search_runs([exp_id], "metrics.acc > 0.25 AND params.model = 'cnn'", order_by=["metrics.acc DESC"])
+    runs = client.search_runs(
+        [exp_id], "metrics.acc > 0.25 AND params.model = 'cnn'", order_by=["metrics.acc DESC"]
+    )
     assert [r.info.run_name for r in runs] == ["r5", "r3"]
     runs = client.search_runs([exp_id], order_by=["params.model ASC", "metrics.acc ASC"])
     assert [r.info.run_name for r in runs] == ["r1", "r3", "r5", "r0", "r2", "r4", "r6"]
-    runs = client.search_runs([exp_id], "attributes.run_name LIKE 'r%'", order_by=["attributes.run_name DESC"])
+    runs = client.search_runs(
+        [exp_id], "attributes.run_name LIKE 'r%'", order_by=["attributes.run_name DESC"]
+    )
     assert [r.info.run_name for r in runs][:2] == ["r6", "r5"]
     page1 = client.search_runs([exp_id], max_results=3, order_by=["metrics.acc ASC"])
     page2 = client.search_runs([exp_id], max_results=3, order_by=["metrics.acc ASC"], page_token=page1.token)
@@ -159,7 +166,10 @@ def test_artifacts_round_trip(client, tmp_path):
     top = {f.path: f for f in client.list_artifacts(run.info.run_id)}
     assert set(top) == {"big.bin", "folder"} and top["folder"].is_dir
     assert top["big.bin"].file_size == 50 << 20
-    assert {f.path for f in client.list_artifacts(run.info.run_id, "folder")} == {"folder/a.txt", "folder/sub"}
+    assert {f.path for f in client.list_artifacts(run.info.run_id, "folder")} == {
+        "folder/a.txt",
+        "folder/sub",
+    }
     out = tmp_path / "out"
     local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(out))
     assert (out / "folder" / "sub" / "b.txt").read_text() == "beta"
@@ -179,8 +189,13 @@ def test_pyfunc_log_load_predict_and_registry(client):
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=_AddOne(), registered_model_name=model_name)
     assert mlflow.pyfunc.load_model(info.model_uri).predict([1, 2]) == [2, 3]
-    assert [m.model_id for m in mlflow.search_logged_models(output_format="list",
-            experiment_ids=[info.experiment_id] if hasattr(info, "experiment_id") else None)]
+    assert [
+        m.model_id
+        for m in mlflow.search_logged_models(
+            output_format="list",
+            experiment_ids=[info.experiment_id] if hasattr(info, "experiment_id") else None,
+        )
+    ]
 
     client.set_registered_model_alias(model_name, "champion", "1")
     client.set_model_version_tag(model_name, "1", "validated", "yes")

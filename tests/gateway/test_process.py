@@ -70,8 +70,9 @@ def test_sigterm_lets_an_inflight_upload_finish(tmp_path):
 
         def upload():
             with httpx.Client(timeout=60) as c:
-                result["response"] = c.put(gw.url + "/api/2.0/mlflow-artifacts/artifacts/slow/file.bin",
-                                           content=slow_body())
+                result["response"] = c.put(
+                    gw.url + "/api/2.0/mlflow-artifacts/artifacts/slow/file.bin", content=slow_body()
+                )
 
         t = threading.Thread(target=upload)
         t.start()
@@ -81,16 +82,22 @@ def test_sigterm_lets_an_inflight_upload_finish(tmp_path):
         assert result["response"].status_code == 200
         assert gw.proc.wait(60) == 0
         assert (gw.artifacts_dir / "slow" / "file.bin").stat().st_size == 20 * len(BLOCK)
-        leftovers = [p for p in gw.artifacts_dir.rglob("*") if p.is_file() and p.name != "file.bin"
-                     and "warm" not in p.parts]
+        leftovers = [
+            p
+            for p in gw.artifacts_dir.rglob("*")
+            if p.is_file() and p.name != "file.bin" and "warm" not in p.parts
+        ]
         assert leftovers == []
 
 
 def test_cli_version_and_help():
-    out = subprocess.run([sys.executable, "-m", "flowport.gateway.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flowport.gateway.cli", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.strip()
-    out = subprocess.run([sys.executable, "-m", "flowport.gateway.cli", "serve", "--help"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "flowport.gateway.cli", "serve", "--help"], capture_output=True, text=True
+    )
     for flag in ("--host", "--port", "--grpc-port", "--backend-store-uri", "--artifacts-destination"):
         assert flag in out.stdout
 
@@ -103,12 +110,19 @@ def test_serve_with_no_arguments_uses_the_embedded_default(tmp_path):
     port = free_port()
     log = tmp_path / "log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flowport.gateway.cli", "serve", "--port", str(port),
-                                 "--grpc-port", "0"], stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flowport.gateway.cli", "serve", "--port", str(port), "--grpc-port", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, log)
         assert (tmp_path / "home" / "flowport.db").exists()
         printed = log.read_text()
-        assert str(tmp_path / "home" / "flowport.db") in printed and str(tmp_path / "home" / "artifacts") in printed
+        assert (
+            str(tmp_path / "home" / "flowport.db") in printed
+            and str(tmp_path / "home" / "artifacts") in printed
+        )
     finally:
         stop_process(proc)
