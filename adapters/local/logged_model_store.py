@@ -4,8 +4,6 @@ as `mlflow server` 3.17 with a SQL store. Experiments are only read here (schema
 
 from __future__ import annotations
 
-import secrets
-import time
 import uuid
 from typing import Any
 
@@ -13,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from flowport.adapters.local import registry_search, search
+from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import (
     LIFECYCLE_ACTIVE,
@@ -22,6 +21,7 @@ from flowport.adapters.local.logged_model_schema import (
     LoggedModelParam,
     LoggedModelTag,
 )
+from flowport.adapters.local.names import random_name
 from flowport.adapters.local.validation import require
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import does_not_exist, invalid_parameter
@@ -32,90 +32,6 @@ _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
 _EXPERIMENTS = sa.table(
     "experiments", sa.column("experiment_id"), sa.column("artifact_location"), sa.column("lifecycle_stage")
 )
-# Names in the style of MLflow's generated run/model names (adjective-noun-number).
-_ADJECTIVES = (
-    "able",
-    "bold",
-    "brave",
-    "bright",
-    "calm",
-    "clever",
-    "crisp",
-    "dapper",
-    "eager",
-    "fair",
-    "fleet",
-    "gentle",
-    "glad",
-    "grand",
-    "honest",
-    "jolly",
-    "keen",
-    "kind",
-    "lively",
-    "lucky",
-    "merry",
-    "nimble",
-    "polite",
-    "proud",
-    "quick",
-    "quiet",
-    "rare",
-    "smart",
-    "sunny",
-    "swift",
-    "tidy",
-    "warm",
-    "wise",
-)
-_NOUNS = (
-    "ant",
-    "bass",
-    "bat",
-    "bee",
-    "calf",
-    "cat",
-    "colt",
-    "crab",
-    "crow",
-    "deer",
-    "dog",
-    "dove",
-    "eel",
-    "finch",
-    "fox",
-    "frog",
-    "goat",
-    "hare",
-    "hawk",
-    "jay",
-    "koi",
-    "lark",
-    "lynx",
-    "mole",
-    "moth",
-    "newt",
-    "owl",
-    "panda",
-    "quail",
-    "ram",
-    "seal",
-    "shrew",
-    "slug",
-    "snail",
-    "squid",
-    "stork",
-    "toad",
-    "wolf",
-)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _random_name() -> str:
-    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000)}"
 
 
 def _validate_name(name: str | None) -> None:
@@ -220,11 +136,11 @@ class LoggedModelStore:
                     f"Current state is {experiment.lifecycle_stage}."
                 )
             model_id = f"m-{uuid.uuid4().hex}"
-            now = _now_ms()
+            now = now_ms()
             lm = LoggedModel(
                 model_id=model_id,
                 experiment_id=experiment_id,
-                name=name or _random_name(),
+                name=name or random_name(),
                 artifact_location=_join_uri(
                     experiment.artifact_location or "", "models", model_id, "artifacts"
                 ),
@@ -262,7 +178,7 @@ class LoggedModelStore:
         with self.sessions.transaction() as session:
             lm = self._record(session, request.model_id, include_deleted=True)
             lm.status = int(request.status)
-            lm.last_updated_timestamp_ms = _now_ms()
+            lm.last_updated_timestamp_ms = now_ms()
             session.flush()
             return pb.FinalizeLoggedModel.Response(model=logged_model_proto(lm))
 
@@ -272,7 +188,7 @@ class LoggedModelStore:
             # Soft delete, as MLflow: the row stays (for garbage collection) but is hidden.
             lm = self._record(session, request.model_id, include_deleted=True)
             lm.lifecycle_stage = LIFECYCLE_DELETED
-            lm.last_updated_timestamp_ms = _now_ms()
+            lm.last_updated_timestamp_ms = now_ms()
             return pb.DeleteLoggedModel.Response()
 
     def set_logged_model_tags(self, request: pb.SetLoggedModelTags) -> pb.SetLoggedModelTags.Response:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from flowport.adapters.local import registry_search, search
+from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import LIFECYCLE_DELETED, LoggedModel
 from flowport.adapters.local.logged_model_schema import LoggedModelTag as LoggedModelTagRow
@@ -61,10 +61,6 @@ _STATUS_NUMBERS = {"PENDING_REGISTRATION": 1, "FAILED_REGISTRATION": 2, "READY":
 
 # Only the columns the registry reads; the tables themselves belong to schema.py.
 _RUNS = sa.table("runs", sa.column("run_uuid"), sa.column("artifact_uri"))
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # ---- validation (MLflow's wording) ---------------------------------------------------------
@@ -343,7 +339,7 @@ class RegistryStore:
             existing = session.get(RegisteredModel, name)
             if existing is not None:
                 raise self._name_taken(name, [t.key for t in existing.tags], tags)
-            now = _now_ms()
+            now = now_ms()
             rm = RegisteredModel(
                 name=name, creation_time=now, last_updated_time=now, description=request.description
             )
@@ -378,7 +374,7 @@ class RegistryStore:
         with self.sessions.transaction() as session:
             rm = self._model(session, request.name)
             rm.description = request.description
-            rm.last_updated_time = _now_ms()
+            rm.last_updated_time = now_ms()
             session.flush()
             return pb.UpdateRegisteredModel.Response(registered_model=self._model_with_latest(session, rm))
 
@@ -390,7 +386,7 @@ class RegistryStore:
             self._model(session, name)
             if new_name != name and session.get(RegisteredModel, new_name) is not None:
                 raise already_exists(f"Registered Model (name={new_name}) already exists.")
-            now = _now_ms()
+            now = now_ms()
             if new_name != name:
                 # Copy-then-delete rather than updating the primary key in place: it needs no
                 # ON UPDATE CASCADE support and keeps every child row's references valid.
@@ -635,7 +631,7 @@ class RegistryStore:
         if not is_prompt:
             source, storage_location, run_id, model_id = self._resolve_source(session, request)
         rm = self._model(session, name)
-        now = _now_ms()
+        now = now_ms()
         rm.last_updated_time = now
         max_version = session.scalar(
             sa.select(sa.func.max(ModelVersion.version)).where(ModelVersion.name == name)
@@ -792,7 +788,7 @@ class RegistryStore:
         with self.sessions.transaction() as session:
             mv = self._version(session, request.name, request.version)
             mv.description = request.description if request.HasField("description") else None
-            mv.last_updated_time = _now_ms()
+            mv.last_updated_time = now_ms()
             session.flush()
             return pb.UpdateModelVersion.Response(
                 model_version=_version_proto(mv, self._aliases_of(session, mv.name, mv.version))
@@ -810,7 +806,7 @@ class RegistryStore:
             )
         with self.sessions.transaction() as session:
             mv = self._version(session, request.name, request.version)
-            now = _now_ms()
+            now = now_ms()
             if request.archive_existing_versions:
                 session.execute(
                     sa.update(ModelVersion)
@@ -835,7 +831,7 @@ class RegistryStore:
         number = validate_version(request.version)
         with self.sessions.transaction() as session:
             mv = self._version(session, request.name, number)
-            now = _now_ms()
+            now = now_ms()
             mv.registered_model.last_updated_time = now
             session.execute(
                 sa.delete(RegisteredModelAlias).where(

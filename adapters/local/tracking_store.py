@@ -9,8 +9,6 @@ touched here; only their URIs are computed.
 from __future__ import annotations
 
 import json
-import random
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,8 +20,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from flowport.adapters.local import artifact_uris, run_search, schema, search
 from flowport.adapters.local import validation as v
+from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import LoggedModel, LoggedModelMetric
+from flowport.adapters.local.names import random_name
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import already_exists, does_not_exist, invalid_parameter
 
@@ -41,10 +41,6 @@ _CHUNK = 500
 _API_DOCS_HINT = " See the API docs for more information about request parameters."
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -54,97 +50,6 @@ def _append_uri(base: str, *parts: str) -> str:
     if base.startswith(artifact_uris.SCHEME):
         return artifact_uris.uri_for("/".join([artifact_uris.store_path_of(base), *parts]))
     return "/".join([base.rstrip("/"), *parts])
-
-
-_ADJECTIVES = (
-    "able",
-    "bold",
-    "brave",
-    "bright",
-    "calm",
-    "clever",
-    "cool",
-    "crisp",
-    "eager",
-    "fair",
-    "fast",
-    "gentle",
-    "glad",
-    "grand",
-    "happy",
-    "keen",
-    "kind",
-    "lively",
-    "lucky",
-    "merry",
-    "neat",
-    "noble",
-    "polite",
-    "proud",
-    "quick",
-    "quiet",
-    "rare",
-    "shiny",
-    "smart",
-    "sunny",
-    "swift",
-    "tidy",
-    "warm",
-    "wise",
-    "witty",
-    "zesty",
-)
-_NOUNS = (
-    "ant",
-    "ape",
-    "bat",
-    "bear",
-    "bee",
-    "bird",
-    "carp",
-    "cat",
-    "colt",
-    "crab",
-    "crow",
-    "deer",
-    "dog",
-    "dove",
-    "duck",
-    "eel",
-    "elk",
-    "fawn",
-    "fish",
-    "fox",
-    "frog",
-    "goat",
-    "hare",
-    "hawk",
-    "jay",
-    "koi",
-    "lamb",
-    "lark",
-    "lynx",
-    "mole",
-    "moth",
-    "newt",
-    "owl",
-    "panda",
-    "seal",
-    "slug",
-    "swan",
-    "toad",
-    "wasp",
-    "wolf",
-    "yak",
-)
-
-
-def random_run_name() -> str:
-    """`<adjective>-<noun>-<0..1000>`, at most 20 characters, like MLflow's generated names."""
-    while True:
-        name = f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}-{random.randint(0, 1000)}"
-        if len(name) <= 20:
-            return name
 
 
 def _insert(session: orm.Session, table: Any) -> Any:
@@ -174,7 +79,7 @@ class TrackingStore:
         with self._sessions.transaction() as s:
             if s.get(schema.Experiment, DEFAULT_EXPERIMENT_ID) is not None:
                 return
-        now = _now_ms()
+        now = now_ms()
         try:
             with self._sessions.transaction() as s:
                 s.execute(
@@ -262,7 +167,7 @@ class TrackingStore:
         for t in request.tags:
             v.validate_experiment_tag(t.key, t.value)
             tags[t.key] = t.value
-        now = _now_ms()
+        now = now_ms()
         with self._sessions.transaction() as s:
             row = schema.Experiment(
                 name=request.name,
@@ -333,7 +238,7 @@ class TrackingStore:
 
     def delete_experiment(self, request: pb.DeleteExperiment) -> pb.DeleteExperiment.Response:
         v.require(request, "experiment_id")
-        now = _now_ms()
+        now = now_ms()
         with self._sessions.transaction() as s:
             row = self._experiment(s, request.experiment_id, _STAGES[pb.ACTIVE_ONLY], lock=True)
             row.lifecycle_stage = schema.DELETED
@@ -350,7 +255,7 @@ class TrackingStore:
         with self._sessions.transaction() as s:
             row = self._experiment(s, request.experiment_id, _STAGES[pb.DELETED_ONLY], lock=True)
             row.lifecycle_stage = schema.ACTIVE
-            row.last_update_time = _now_ms()
+            row.last_update_time = now_ms()
             s.execute(
                 sa.update(schema.Run)
                 .where(schema.Run.experiment_id == row.experiment_id)
@@ -366,7 +271,7 @@ class TrackingStore:
             if row.lifecycle_stage != schema.ACTIVE:
                 raise v.state_error("Cannot rename a non-active experiment.")
             row.name = request.new_name
-            row.last_update_time = _now_ms()
+            row.last_update_time = now_ms()
             try:
                 s.flush()
             except exc.IntegrityError:
@@ -578,10 +483,10 @@ class TrackingStore:
                 "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with "
                 f"different values (run_name='{run_name}', mlflow.runName='{name_tag}')."
             )
-        run_name = run_name or name_tag or random_run_name()
+        run_name = run_name or name_tag or random_name()
         if not name_tag:
             tags[RUN_NAME_TAG] = run_name
-        start_time = request.start_time if request.HasField("start_time") else _now_ms()
+        start_time = request.start_time if request.HasField("start_time") else now_ms()
         with self._sessions.transaction() as s:
             experiment = self._experiment(s, request.experiment_id or DEFAULT_EXPERIMENT_ID)
             self._check_experiment_active(experiment)
@@ -650,7 +555,7 @@ class TrackingStore:
         with self._sessions.transaction() as s:
             row = self._run(s, request.run_id, lock=True)
             row.lifecycle_stage = schema.DELETED
-            row.deleted_time = _now_ms()
+            row.deleted_time = now_ms()
         return pb.DeleteRun.Response()
 
     def restore_run(self, request: pb.RestoreRun) -> pb.RestoreRun.Response:

@@ -3,61 +3,24 @@ MLflow's registry semantics, errors and search, checked through the store's RPC 
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 import pytest
 import sqlalchemy as sa
 
 import flowport.adapters.local.logged_model_schema  # noqa: F401  (tables on Base.metadata)
 import flowport.adapters.local.registry_schema  # noqa: F401
 import flowport.adapters.local.schema  # noqa: F401  (experiments, runs)
-from flowport.adapters.local.db import Base, Sessions, create_engine_for
+from flowport.adapters.local.db import Base, Sessions
 from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1 import tracking_pb2 as tpb
 from flowport.v1.errors import ApiError
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-
-@contextlib.contextmanager
-def _postgres_database():
-    name = f"flowport_registry_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="module")
-def pg_engine():
-    with _postgres_database() as url:
-        engine = create_engine_for(url)
-        Base.metadata.create_all(engine)
-        yield engine
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    if request.param == "sqlite":
-        engine = create_engine_for(f"sqlite:///{tmp_path / 'registry.db'}")
-        Base.metadata.create_all(engine)
-        yield Sessions(engine)
-        engine.dispose()
-    else:
-        engine = request.getfixturevalue("pg_engine")
-        yield Sessions(engine)
-        with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
+@pytest.fixture
+def sessions(engine):
+    """Sessions on an empty database (conftest's `engine`: SQLite and PostgreSQL)."""
+    return Sessions(engine)
 
 
 @pytest.fixture
