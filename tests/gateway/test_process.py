@@ -119,10 +119,12 @@ def test_serve_with_no_arguments_uses_the_embedded_default(tmp_path):
     try:
         wait_http(f"http://127.0.0.1:{port}/health", proc, log)
         assert (tmp_path / "home" / "flowport.db").exists()
+        # The banner follows the doors opening; give it a moment rather than racing it.
+        deadline = time.monotonic() + 30
+        while "artifacts" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         printed = log.read_text()
-        assert (
-            str(tmp_path / "home" / "flowport.db") in printed
-            and str(tmp_path / "home" / "artifacts") in printed
-        )
+        assert str(tmp_path / "home" / "flowport.db") in printed
+        assert str(tmp_path / "home" / "artifacts") in printed
     finally:
         stop_process(proc)
