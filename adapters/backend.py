@@ -68,9 +68,6 @@ class Backend:
                 return handler
         return None
 
-    def serves(self, rpc: str) -> bool:
-        return self._handler(rpc) is not None
-
     async def invoke(self, rpc: str, request: Message) -> Message:
         handler = self._handler(rpc)
         if handler is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 from google.protobuf.message import Message
 
@@ -12,13 +11,10 @@ DEFAULT_WORKSPACE = "default"
 
 @dataclasses.dataclass
 class Call:
-    """An RPC with who/where it came from; the HTTP and gRPC doors build the same thing."""
+    """An RPC and where it is going; the HTTP and gRPC doors build the same thing."""
 
     rpc: str  # short RPC name, e.g. "CreateExperiment"
     request: Message
     workspace: str = DEFAULT_WORKSPACE
-    peer: str = ""
-    user_agent: str = ""
     # Base URL the client reached us on; used to mint URLs it can call back (multipart parts).
     base_url: str = ""
-    request_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import logging
-import pathlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import grpc
 import uvicorn
 
 from flowport.adapters.local.backend import LocalBackend
+from flowport.adapters.local.db import redacted
 from flowport.gateway.call import DEFAULT_WORKSPACE
 from flowport.gateway.config import ServeConfig
 from flowport.gateway.grpc.door import add_to_server
@@ -47,10 +47,6 @@ class _UvicornServer(uvicorn.Server):
 
 
 def build_service(config: ServeConfig) -> GatewayService:
-    if config.artifacts_destination and "://" not in config.artifacts_destination:
-        pathlib.Path(config.artifacts_destination).mkdir(parents=True, exist_ok=True)
-    if config.backend_store_uri.startswith("sqlite:///"):
-        pathlib.Path(config.backend_store_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     backend = LocalBackend(
         "local",
         database_uri=config.backend_store_uri,
@@ -97,7 +93,7 @@ async def serve(config: ServeConfig) -> None:
         f"flowport {flowport_version()} serving\n"
         f"  MLflow REST  http://{config.host}:{config.port}\n"
         f"  gRPC         {config.grpc_host}:{grpc_port}\n"
-        f"  backend store   {_redact(config.backend_store_uri)}\n"
+        f"  backend store   {redacted(config.backend_store_uri)}\n"
         f"  artifacts       {config.artifacts_destination}",
         flush=True,
     )
@@ -108,12 +104,3 @@ async def serve(config: ServeConfig) -> None:
     await asyncio.gather(http_task, grpc_server.stop(config.graceful_shutdown_seconds))
     await service.close()
 
-
-def _redact(uri: str) -> str:
-    """Never print a database password."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else uri
-    return uri

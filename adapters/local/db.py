@@ -8,6 +8,7 @@ SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL is chosen by U
 from __future__ import annotations
 
 import contextlib
+import pathlib
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -25,9 +26,17 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def redacted(url: str) -> str:
+    """The URL with any password masked, for printing and logs."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def create_engine_for(url: str) -> sa.Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            pathlib.Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

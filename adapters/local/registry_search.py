@@ -97,6 +97,27 @@ def _tag_conditions(comparisons: Iterable[Any], querying_prompts: bool) -> dict[
     return grouped
 
 
+def _tag_clauses(
+    comparisons: Sequence[Any], tag_table: Any, owner: list[Any], prompt_owner: list[Any] | None = None
+) -> list[Any]:
+    """WHERE clauses for the tag comparisons (`owner` joins a tag row to the searched row), plus
+    MLflow's exclusion of prompts unless the filter asks for them (`prompt_owner`, default `owner`)."""
+    querying_prompts = _is_querying_prompts(comparisons)
+    clauses = [
+        sa.exists().where(
+            *owner, tag_table.key == key, *(compare(tag_table.value, c.op, c.value) for c in comps)
+        )
+        for key, comps in _tag_conditions(comparisons, querying_prompts).items()
+    ]
+    if not querying_prompts:
+        clauses.append(
+            ~sa.exists().where(
+                *(prompt_owner or owner), tag_table.key == IS_PROMPT_TAG_KEY, tag_table.value == "true"
+            )
+        )
+    return clauses
+
+
 # ---- registered models -------------------------------------------------------------------
 
 
@@ -113,23 +134,7 @@ def registered_models_query(comparisons: Sequence[Any]) -> sa.Select:
         elif c.kind != "tag":
             raise invalid_parameter(f"Invalid token type: {c.kind}")
 
-    querying_prompts = _is_querying_prompts(comparisons)
-    for key, comps in _tag_conditions(comparisons, querying_prompts).items():
-        where.append(
-            sa.exists().where(
-                RegisteredModelTag.name == RegisteredModel.name,
-                RegisteredModelTag.key == key,
-                *(compare(RegisteredModelTag.value, c.op, c.value) for c in comps),
-            )
-        )
-    if not querying_prompts:
-        where.append(
-            ~sa.exists().where(
-                RegisteredModelTag.name == RegisteredModel.name,
-                RegisteredModelTag.key == IS_PROMPT_TAG_KEY,
-                RegisteredModelTag.value == "true",
-            )
-        )
+    where += _tag_clauses(comparisons, RegisteredModelTag, [RegisteredModelTag.name == RegisteredModel.name])
     return sa.select(RegisteredModel).where(*where)
 
 
@@ -188,25 +193,14 @@ def model_versions_query(comparisons: Sequence[Any]) -> sa.Select:
         elif c.kind != "tag":
             raise invalid_parameter(f"Invalid token type: {c.kind}")
 
-    querying_prompts = _is_querying_prompts(comparisons)
-    for key, comps in _tag_conditions(comparisons, querying_prompts).items():
-        where.append(
-            sa.exists().where(
-                ModelVersionTag.name == ModelVersion.name,
-                ModelVersionTag.version == ModelVersion.version,
-                ModelVersionTag.key == key,
-                *(compare(ModelVersionTag.value, c.op, c.value) for c in comps),
-            )
-        )
-    if not querying_prompts:
-        # As MLflow: a model is a prompt when any of its versions carries the prompt tag.
-        where.append(
-            ~sa.exists().where(
-                ModelVersionTag.name == ModelVersion.name,
-                ModelVersionTag.key == IS_PROMPT_TAG_KEY,
-                ModelVersionTag.value == "true",
-            )
-        )
+    same_model = ModelVersionTag.name == ModelVersion.name
+    # Tag filters look at this version's tags; a model is a prompt when any version is tagged so.
+    where += _tag_clauses(
+        comparisons,
+        ModelVersionTag,
+        [same_model, ModelVersionTag.version == ModelVersion.version],
+        [same_model],
+    )
     return sa.select(ModelVersion).where(*where)
 
 

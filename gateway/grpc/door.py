@@ -35,8 +35,6 @@ def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, requ
         rpc=method.name,
         request=request,
         workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
-        peer=context.peer() or "",
-        user_agent=metadata.get("user-agent", ""),
         base_url=metadata.get("x-flowport-base-url", ""),
     )
 

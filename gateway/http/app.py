@@ -32,7 +32,6 @@ from flowport.v1.http_rules import HttpRule, all_rules
 log = logging.getLogger("flowport.http")
 
 WORKSPACE_HEADER = b"x-mlflow-workspace"
-STREAMING_RPCS = {"DownloadArtifact", "UploadArtifact", "UploadMultipartPart"}
 _JSON = [(b"content-type", b"application/json")]
 
 Scope = dict[str, Any]
@@ -109,11 +108,9 @@ class HttpDoor:
             rpc=rule.rpc,
             request=GetMessageClass(rule.method.input_type)(),
             workspace=_header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE,
-            peer=f"{scope['client'][0]}:{scope['client'][1]}" if scope.get("client") else "",
-            user_agent=_header(scope, b"user-agent"),
             base_url=_base_url(scope),
         )
-        if rule.rpc in STREAMING_RPCS:
+        if rule.method.client_streaming or rule.method.server_streaming:
             await self._stream(call, path_values, scope, receive, send)
             return
         if rule.body:

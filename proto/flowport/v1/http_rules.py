@@ -39,9 +39,6 @@ class HttpRule:
     def rpc(self) -> str:
         return self.method.name
 
-    def expand(self, values: dict[str, str]) -> str:
-        """The concrete path for the path variables in `values` (outbound calls)."""
-        return _VARIABLE.sub(lambda m: str(values[m.group(1)]), self.template)
 
 
 def _compile(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
@@ -75,10 +72,3 @@ def _rules_of(method: MethodDescriptor) -> list[HttpRule]:
 def all_rules() -> tuple[HttpRule, ...]:
     return tuple(rule for service in SERVICES for m in service.methods for rule in _rules_of(m))
 
-
-@functools.cache
-def rules_by_rpc() -> dict[str, tuple[HttpRule, ...]]:
-    table: dict[str, list[HttpRule]] = {}
-    for rule in all_rules():
-        table.setdefault(rule.method.full_name, []).append(rule)
-    return {k: tuple(v) for k, v in table.items()}
