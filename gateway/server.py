@@ -103,4 +103,3 @@ async def serve(config: ServeConfig) -> None:
     http.should_exit = True
     await asyncio.gather(http_task, grpc_server.stop(config.graceful_shutdown_seconds))
     await service.close()
-

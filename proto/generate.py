@@ -34,9 +34,35 @@ def _include_dirs() -> list[str]:
     ]
 
 
+def _opentelemetry_descriptor_set(out_dir: pathlib.Path) -> pathlib.Path:
+    """OpenTelemetry's trace.proto and its imports, as a descriptor set read from opentelemetry-proto.
+
+    That package ships generated code but no .proto files; protoc takes the compiled form just as
+    well, and the generated imports then point at the package's own modules.
+    """
+    from google.protobuf import descriptor_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    files: dict[str, descriptor_pb2.FileDescriptorProto] = {}
+
+    def add(file_descriptor) -> None:
+        for dependency in file_descriptor.dependencies:
+            add(dependency)
+        if file_descriptor.name not in files:
+            proto = descriptor_pb2.FileDescriptorProto()
+            file_descriptor.CopyToProto(proto)
+            files[file_descriptor.name] = proto
+
+    add(trace_pb2.DESCRIPTOR)
+    path = out_dir / "opentelemetry.pb"
+    path.write_bytes(descriptor_pb2.FileDescriptorSet(file=list(files.values())).SerializeToString())
+    return path
+
+
 def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
     protos = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in PACKAGE_DIR.glob("*.proto"))
     args = ["protoc", *(f"-I{d}" for d in _include_dirs())]
+    args.append(f"--descriptor_set_in={_opentelemetry_descriptor_set(out_dir)}")
     args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *protos]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")

@@ -16,6 +16,7 @@ from flowport.adapters.local import artifact_uris, migrations
 from flowport.adapters.local.db import Sessions, create_engine_for
 from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore
+from flowport.adapters.local.trace_store import TraceStore
 from flowport.adapters.local.tracking_store import TrackingStore
 from flowport.v1 import tracking_pb2
 
@@ -23,7 +24,13 @@ from flowport.v1 import tracking_pb2
 class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
     capabilities = frozenset(
-        {Capability.TRACKING, Capability.REGISTRY, Capability.LOGGED_MODELS, Capability.ARTIFACTS}
+        {
+            Capability.TRACKING,
+            Capability.REGISTRY,
+            Capability.LOGGED_MODELS,
+            Capability.TRACING,
+            Capability.ARTIFACTS,
+        }
     )
 
     def __init__(
@@ -36,7 +43,8 @@ class LocalBackend(Backend):
         self.tracking = TrackingStore(sessions)
         self.registry = RegistryStore(sessions)
         self.logged_models = LoggedModelStore(sessions)
-        self.services = (self.tracking, self.registry, self.logged_models)
+        self.traces = TraceStore(sessions)
+        self.services = (self.tracking, self.registry, self.logged_models, self.traces)
         self._artifacts = LocalArtifactStore(artifact_root)
 
     @property

@@ -1,4 +1,5 @@
-"""The gRPC door: every RPC of proto/flowport/v1 on grpc.aio, plus health and reflection.
+"""The gRPC door: every RPC of proto/flowport/v1 on grpc.aio, OpenTelemetry's OTLP trace
+`Export`, plus health and reflection.
 
 Handlers are built from the service descriptors, so a new RPC in proto/ is served
 without code here. Errors go out as gRPC status codes with the MLflow error code in
@@ -17,7 +18,9 @@ from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
 from flowport.gateway.service import GatewayService
 from flowport.v1 import artifacts_pb2
@@ -27,6 +30,7 @@ from flowport.v1.http_rules import SERVICES
 log = logging.getLogger("flowport.grpc")
 
 WORKSPACE_METADATA_KEY = "x-mlflow-workspace"
+OTLP_TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 
 
 def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, request: Any) -> Call:
@@ -56,7 +60,35 @@ class GrpcDoor:
                 svc.full_name, {m.name: self._handler(m) for m in svc.methods}
             )
             for svc in SERVICES
-        ]
+        ] + [grpc.method_handlers_generic_handler(OTLP_TRACE_SERVICE, {"Export": self._otlp_export()})]
+
+    def _otlp_export(self) -> grpc.RpcMethodHandler:
+        """OpenTelemetry's `TraceService/Export`: the same LogSpans call OTLP/HTTP makes."""
+
+        async def handle(
+            request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+        ) -> trace_service_pb2.ExportTraceServiceResponse:
+            try:
+                metadata = dict(context.invocation_metadata() or ())
+                call = otlp.log_spans_call(
+                    request,
+                    experiment_id=metadata.get(otlp.EXPERIMENT_ID_HEADER),
+                    run_id=metadata.get(otlp.RUN_ID_HEADER),
+                    workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
+                )
+                await self.service.call(call, otlp.TRACING_SERVICE)
+                return trace_service_pb2.ExportTraceServiceResponse()
+            except ApiError as err:
+                await _abort(context, err)
+            except Exception:
+                log.exception("unhandled error in OTLP export")
+                await _abort(context, ApiError("Internal server error"))
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle,
+            request_deserializer=trace_service_pb2.ExportTraceServiceRequest.FromString,
+            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+        )
 
     def _handler(self, method: MethodDescriptor) -> grpc.RpcMethodHandler:
         request_class = GetMessageClass(method.input_type)
@@ -130,7 +162,7 @@ def add_to_server(server: grpc.aio.Server, service: GatewayService) -> health_ai
     server.add_generic_rpc_handlers(GrpcDoor(service).handlers())
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [svc.full_name for svc in SERVICES]
+    names = [svc.full_name for svc in SERVICES] + [OTLP_TRACE_SERVICE]
     names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     reflection.enable_server_reflection(names, server)
     return health

@@ -1,5 +1,5 @@
 """The HTTP door: an ASGI app serving the MLflow REST API, the mlflow-artifacts proxy,
-`/health`, `/version` and `/api/3.0/mlflow/server-info`.
+OTLP/HTTP trace ingest (`/v1/traces`), `/health`, `/version` and `/api/3.0/mlflow/server-info`.
 
 Routes come from the proto annotations (`flowport.v1.http_rules`), served under both
 `/api/...` and `/ajax-api/...`. Artifact bodies stream in both directions; JSON bodies
@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf.message_factory import GetMessageClass
 
+from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
 from flowport.gateway.http.transcode import (
     dict_to_message,
@@ -100,6 +101,9 @@ class HttpDoor:
         if path in ("/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info") and method == "GET":
             await _send_json(send, 200, self._server_info())
             return
+        if path == otlp.TRACES_PATH and method == "POST":
+            await self._otlp(scope, receive, send)
+            return
         matched = self.routes.match(method, path)
         if matched is None:
             raise ApiError(f"No endpoint {method} {path}", "ENDPOINT_NOT_FOUND")
@@ -174,6 +178,25 @@ class HttpDoor:
             }
         )
         await send({"type": "http.response.body", "body": b"{}"})
+
+    async def _otlp(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = _header(scope, b"content-type")
+        body = await _read_body(receive, self.max_json_bytes)
+        export = otlp.decode_export(
+            body, content_type, _header(scope, b"content-encoding"), limit=self.max_json_bytes
+        )
+        call = otlp.log_spans_call(
+            export,
+            experiment_id=_header(scope, otlp.EXPERIMENT_ID_HEADER.encode()),
+            run_id=_header(scope, otlp.RUN_ID_HEADER.encode()),
+            workspace=_header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE,
+        )
+        await self.service.call(call, otlp.TRACING_SERVICE)
+        # OTLP/HTTP answers in the encoding it was sent; a full success is an empty response.
+        if content_type.split(";")[0].strip().lower() == otlp.JSON:
+            await _send_bytes(send, 200, b"{}", otlp.JSON.encode())
+        else:
+            await _send_bytes(send, 200, b"", otlp.PROTOBUF.encode())
 
     def _server_info(self) -> dict[str, Any]:
         return {

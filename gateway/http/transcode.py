@@ -50,6 +50,14 @@ def _scalar_to_json(field: FieldDescriptor, value: Any) -> Any:
     return value
 
 
+def _nested_to_json(message: Message) -> Any:
+    # Well-known types (Timestamp, Duration, Value, FieldMask) have their own JSON forms:
+    # "2025-04-15T08:49:18.699Z", "1.5s", plain JSON values.
+    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
+        return json_format.MessageToDict(message)
+    return message_to_dict(message)
+
+
 def message_to_dict(message: Message) -> dict[str, Any]:
     """The JSON object `mlflow server` would send for `message`."""
     out: dict[str, Any] = {}
@@ -58,13 +66,13 @@ def message_to_dict(message: Message) -> dict[str, Any]:
             if field.message_type.GetOptions().map_entry:
                 value_field = field.message_type.fields_by_name["value"]
                 if value_field.message_type is not None:
-                    out[field.name] = {k: message_to_dict(v) for k, v in value.items()}
+                    out[field.name] = {k: _nested_to_json(v) for k, v in value.items()}
                 else:
                     out[field.name] = {k: _scalar_to_json(value_field, v) for k, v in value.items()}
             elif field.is_repeated:
-                out[field.name] = [message_to_dict(v) for v in value]
+                out[field.name] = [_nested_to_json(v) for v in value]
             else:
-                out[field.name] = message_to_dict(value)
+                out[field.name] = _nested_to_json(value)
         elif field.is_repeated:
             out[field.name] = [_scalar_to_json(field, v) for v in value]
         else:
