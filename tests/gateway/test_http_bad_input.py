@@ -127,7 +127,8 @@ def test_traversal_paths_are_rejected_and_write_nothing(http, gateway, path):
 
 def test_unknown_endpoint_is_endpoint_not_found(http):
     _assert_error(http.get("/api/2.0/mlflow/no-such-thing"), 404, "ENDPOINT_NOT_FOUND")
-    _assert_error(http.post("/api/3.0/mlflow/traces/search", json={}), 404, "ENDPOINT_NOT_FOUND")
+    # An MLflow route flowport does not serve yet: the client degrades on ENDPOINT_NOT_FOUND.
+    _assert_error(http.post("/api/3.0/mlflow/traces/metrics", json={}), 404, "ENDPOINT_NOT_FOUND")
 
 
 def test_health_version_server_info(http):
