@@ -15,7 +15,13 @@ from typing import Any
 
 import grpc
 
-from flowport.v1 import artifacts_pb2, artifacts_pb2_grpc, registry_pb2_grpc, tracking_pb2_grpc
+from flowport.v1 import (
+    artifacts_pb2,
+    artifacts_pb2_grpc,
+    registry_pb2_grpc,
+    tracing_pb2_grpc,
+    tracking_pb2_grpc,
+)
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 
 CHUNK_SIZE = 1 << 20
@@ -64,6 +70,7 @@ class FlowportClient:
         self.metadata: tuple[tuple[str, str], ...] = (("x-mlflow-workspace", workspace),) if workspace else ()
         self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self.metadata)
         self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self.metadata)
+        self.tracing = _Stub(tracing_pb2_grpc.TracingServiceStub(self.channel), self.metadata)
         self._artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(self.channel)
         self.artifacts = _Stub(self._artifacts, self.metadata)
 

@@ -11,9 +11,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 from flowport.sdk import FlowportClient
-from flowport.v1 import artifacts_pb2, registry_pb2, tracking_pb2
+from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
 
 
@@ -101,6 +102,48 @@ def test_artifacts_stream_over_grpc(fp, tmp_path):
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
 
 
+def test_tracing_over_grpc(fp):
+    exp_id = fp.tracking.CreateExperiment(
+        tracking_pb2.CreateExperiment(name=f"grpc-traces-{uuid.uuid4().hex[:8]}")
+    ).experiment_id
+    otel_trace_id = os.urandom(16)
+    root = trace_pb2.Span(
+        trace_id=otel_trace_id, span_id=os.urandom(8), name="root", start_time_unix_nano=10**18
+    )
+    root.end_time_unix_nano = root.start_time_unix_nano + 5_000_000
+    root.status.code = trace_pb2.Status.STATUS_CODE_OK
+    child = trace_pb2.Span(
+        trace_id=otel_trace_id,
+        span_id=os.urandom(8),
+        parent_span_id=root.span_id,
+        name="child",
+        start_time_unix_nano=root.start_time_unix_nano + 1,
+        end_time_unix_nano=root.end_time_unix_nano - 1,
+    )
+    child.attributes.add(key="rows", value={"int_value": 3})
+    request = tracing_pb2.LogSpans(experiment_id=exp_id)
+    request.resource_spans.add().scope_spans.add().spans.extend([child, root])
+    (trace_id,) = fp.tracing.LogSpans(request).trace_ids
+    assert trace_id == "tr-" + otel_trace_id.hex()
+
+    found = fp.tracing.SearchTracesV3(
+        tracing_pb2.SearchTracesV3(
+            locations=[tracing_pb2.TraceLocation(mlflow_experiment={"experiment_id": exp_id})],
+            filter="trace.name = 'root'",
+        )
+    ).traces
+    assert [t.trace_id for t in found] == [trace_id]
+    assert found[0].state == tracing_pb2.TraceInfoV3.OK
+    assert found[0].execution_duration.ToMilliseconds() == 5
+    trace = fp.tracing.GetTrace(tracing_pb2.GetTrace(trace_id=trace_id)).trace
+    assert [s.name for s in trace.spans] == ["root", "child"]
+    assert trace.spans[1] == child  # the exported span, field for field
+
+    with pytest.raises(ApiError) as missing:
+        fp.tracing.GetTraceInfoV3(tracing_pb2.GetTraceInfoV3(trace_id="tr-" + "0" * 32))
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
 def test_health_and_reflection(gateway):
     with grpc.insecure_channel(gateway.grpc_target) as channel:
         status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
@@ -114,5 +157,7 @@ def test_health_and_reflection(gateway):
             "flowport.v1.TrackingService",
             "flowport.v1.ModelRegistryService",
             "flowport.v1.artifacts.ArtifactsService",
+            "flowport.v1.TracingService",
+            "opentelemetry.proto.collector.trace.v1.TraceService",
             "grpc.health.v1.Health",
         } <= names
