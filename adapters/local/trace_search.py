@@ -26,6 +26,7 @@ from flowport.adapters.local.trace_schema import (
 from flowport.v1.errors import invalid_parameter
 
 SOURCE_RUN = "mlflow.sourceRun"
+LINKED_PROMPTS = "mlflow.linkedPrompts"
 _END_TIME = TraceInfo.timestamp_ms + sa.func.coalesce(TraceInfo.execution_time_ms, 0)
 _ATTRIBUTES: dict[str, Any] = {
     "request_id": TraceInfo.request_id,
@@ -77,12 +78,29 @@ def _assessment_clause(kind: str, name: str, op: str, value: Any) -> ColumnEleme
     return sa.exists().where(*base, compare(Assessment.value, op, text))
 
 
+def _linked_prompt_clause(value: str) -> ColumnElement[bool]:
+    """`prompt = 'name/3'`: the trace was linked to version 3 of prompt `name` (a JSON list tag)."""
+    name, _, version = value.partition("/")
+    entry = json.dumps({"name": name, "version": version})
+    escaped = entry.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return sa.exists().where(
+        TraceTag.request_id == TraceInfo.request_id,
+        TraceTag.key == LINKED_PROMPTS,
+        TraceTag.value.like(f"%{escaped}%", escape="\\"),
+    )
+
+
 def filter_clauses(comparisons: list[Any]) -> list[ColumnElement[bool]]:
     """WHERE clauses (AND-joined) over `trace_info` for parsed trace filter comparisons."""
     clauses: list[ColumnElement[bool]] = []
     for c in comparisons:
         op = c.op.upper()
-        if c.kind == "attribute":
+        if op == "RLIKE":
+            # Regular expressions differ between SQLite (none built in) and PostgreSQL.
+            raise invalid_parameter("RLIKE is not supported when searching traces on this backend.")
+        if c.kind == "tag" and c.key == LINKED_PROMPTS:
+            clauses.append(_linked_prompt_clause(c.value))
+        elif c.kind == "attribute":
             column = _ATTRIBUTES.get(c.key)
             if column is None:
                 raise invalid_parameter(f"Invalid attribute key '{c.key}' specified.")

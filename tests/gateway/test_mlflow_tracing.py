@@ -229,3 +229,23 @@ def test_bad_trace_requests(gateway, experiment_id):
         assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         # Nothing was half-written by the failed starts.
         assert http.get("/api/3.0/mlflow/traces/tr-x").status_code == 404
+
+
+def test_traces_linked_to_prompt_versions(gateway, client, experiment_id):
+    linked, other = _traced(_agent, "p1"), _traced(_agent, "p2")
+    body = {"trace_id": linked, "prompt_versions": [{"name": "qa_prompt", "version": "2"}]}
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        assert http.post("/api/2.0/mlflow/traces/link-prompts", json=body).status_code == 200
+        assert http.post("/api/2.0/mlflow/traces/link-prompts", json=body).status_code == 200  # idempotent
+
+    def found(filter_string: str) -> list[str]:
+        traces = mlflow.search_traces(
+            locations=[experiment_id], filter_string=filter_string, return_type="list"
+        )
+        return [t.info.trace_id for t in traces]
+
+    assert found("prompt = 'qa_prompt/2'") == [linked]
+    assert found("prompt = 'qa_prompt/1'") == [] and found("prompt = 'qa%prompt/2'") == []
+    assert other not in found("trace.status = 'OK' AND prompt = 'qa_prompt/2'")
+    with pytest.raises(MlflowException, match="RLIKE"):
+        found("tags.team RLIKE 'sea.*'")

@@ -11,6 +11,7 @@ from flowport.adapters.local.search.filter import (
     parse_model_version_filter,
     parse_registered_model_filter,
     parse_run_filter,
+    parse_trace_filter,
 )
 from flowport.adapters.local.search.order_by import (
     OrderKey,
@@ -19,6 +20,7 @@ from flowport.adapters.local.search.order_by import (
     parse_model_version_order_by,
     parse_registered_model_order_by,
     parse_run_order_by,
+    parse_trace_order_by,
 )
 from flowport.adapters.local.search.page_token import decode_page_token, encode_page_token
 
@@ -37,4 +39,6 @@ __all__ = [
     "parse_registered_model_order_by",
     "parse_run_filter",
     "parse_run_order_by",
+    "parse_trace_filter",
+    "parse_trace_order_by",
 ]

@@ -559,3 +559,312 @@ def parse_model_version_filter(filter_string: str | None) -> list[Comparison]:
 def parse_logged_model_filter(filter_string: str | None) -> list[Comparison]:
     """`SearchLoggedModels.filter`: metrics, params, tags and logged-model attributes."""
     return parse_filter(filter_string, LOGGED_MODEL_GRAMMAR)
+
+
+# --- traces (SearchTracesV3) -------------------------------------------------------------------
+# MLflow 3.17.2's SearchTraceUtils plus the checks `SqlAlchemyStore.search_traces` adds. Trace
+# comparisons use the kinds "attribute", "tag", "metadata", "span", "feedback" and "expectation",
+# and may also use "RLIKE" (a regular expression, as MLflow's store reads it per database).
+
+TRACE_PREFIXES: dict[str, str] = {
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "trace": "attribute",
+    "tag": "tag",
+    "tags": "tag",
+    "request_metadata": "metadata",
+    "metadata": "metadata",
+    "span": "span",
+    "feedback": "feedback",
+    "expectation": "expectation",
+    "issue": "issue",  # known to MLflow, refused here with its own message
+}
+# Keys a bare or `trace.` identifier may name (SearchTraceUtils.VALID_SEARCH_ATTRIBUTE_KEYS).
+TRACE_FILTER_ATTRIBUTES = frozenset(
+    {
+        "request_id",
+        "timestamp",
+        "timestamp_ms",
+        "execution_time",
+        "execution_time_ms",
+        "end_time",
+        "end_time_ms",
+        "status",
+        "client_request_id",
+        "name",
+        "run_id",
+        "prompt",
+        "text",
+    }
+)
+TRACE_NUMERIC_ATTRIBUTES = frozenset({"timestamp_ms", "execution_time_ms", "end_time_ms"})
+_TRACE_NUMERIC_KEYS_AS_WRITTEN = TRACE_NUMERIC_ATTRIBUTES | {"timestamp", "execution_time", "end_time"}
+_TRACE_LIST_ATTRIBUTES = frozenset({"name", "status", "request_id", "run_id", "client_request_id"})
+
+TRACE_NAME_TAG = "mlflow.traceName"
+TRACE_LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"
+TRACE_SOURCE_RUN_METADATA = "mlflow.sourceRun"
+# Metadata MLflow keeps in several columns; it can only tell whether they equal one JSON value.
+TRACE_RESERVED_METADATA = frozenset({"mlflow.trace.tokenUsage", "mlflow.trace.cost"})
+
+# _replace_key_to_tag_or_metadata: MLflow applies it, case-insensitively, to every kind but span
+# (so `tags.name` and even `feedback.name` filter on the trace name).
+# `prompt = "name/version"` is not a tag comparison in MLflow: it selects traces linked to that
+# prompt version (its entity-association table), and only `=` with one '/' is accepted.
+_TRACE_KEY_TO_TAG = {"name": TRACE_NAME_TAG, "prompt": TRACE_LINKED_PROMPTS_TAG}
+_TRACE_KEY_TO_METADATA = {"run_id": TRACE_SOURCE_RUN_METADATA}
+_TRACE_KEY_TO_SPAN = {"text": "content"}
+_TRACE_KEY_ALIASES = {
+    "timestamp": "timestamp_ms",
+    "execution_time": "execution_time_ms",
+    "end_time": "end_time_ms",
+}
+
+TRACE_SPAN_KEYS = frozenset({"name", "type", "status"})
+TRACE_SPAN_ATTRIBUTE_PREFIX = "attributes."
+
+RLIKE_OPS = frozenset({"RLIKE"})
+_TRACE_TEXT_OPS = STRING_OPS | RLIKE_OPS
+_TRACE_TAG_OPS = _TRACE_TEXT_OPS | NULL_OPS
+_TRACE_ASSESSMENT_NUMERIC_OPS = frozenset({">", ">=", "<", "<="})
+_TRACE_KIND_OPS: dict[str, frozenset[str]] = {
+    "tag": _TRACE_TAG_OPS,
+    "metadata": _TRACE_TAG_OPS,
+    "feedback": _TRACE_TEXT_OPS | NUMERIC_OPS | NULL_OPS,
+    "expectation": _TRACE_TEXT_OPS | NUMERIC_OPS | NULL_OPS,
+}
+
+
+def _trace_allowed_ops(kind: str, key: str) -> frozenset[str]:
+    if kind == "attribute":
+        return NUMERIC_OPS if key in TRACE_NUMERIC_ATTRIBUTES else _TRACE_TEXT_OPS | LIST_OPS
+    if kind == "span":
+        if key == "content":
+            return frozenset({"LIKE", "ILIKE"})
+        if key.startswith(TRACE_SPAN_ATTRIBUTE_PREFIX):
+            # MLflow matches span attributes with a pattern over the span's JSON; IN has no such
+            # pattern and its store fails on it, so it is refused here.
+            return _TRACE_TEXT_OPS
+        return _TRACE_TEXT_OPS | LIST_OPS
+    if kind == "tag" and key == TRACE_LINKED_PROMPTS_TAG:
+        return frozenset({"="})
+    if kind == "metadata" and key in TRACE_RESERVED_METADATA:
+        return frozenset({"=", "!="}) | NULL_OPS
+    return _TRACE_KIND_OPS[kind]
+
+
+def resolve_trace_key(kind: str, key: str) -> tuple[str, str]:
+    """MLflow's trace key mapping: `name` → trace-name tag, `run_id` → source-run metadata, ..."""
+    if kind == "span":
+        return kind, key
+    lowered = key.lower()
+    if lowered in _TRACE_KEY_TO_TAG:
+        return "tag", _TRACE_KEY_TO_TAG[lowered]
+    if lowered in _TRACE_KEY_TO_METADATA:
+        return "metadata", _TRACE_KEY_TO_METADATA[lowered]
+    if lowered in _TRACE_KEY_TO_SPAN:
+        return "span", _TRACE_KEY_TO_SPAN[lowered]
+    return kind, _TRACE_KEY_ALIASES.get(lowered, key)
+
+
+def parse_trace_filter(filter_string: str | None) -> list[Comparison]:
+    """`SearchTracesV3.filter`: trace attributes, tags, metadata, spans and assessments."""
+    if filter_string is None or filter_string == "":
+        return []
+    if not filter_string.strip():
+        raise invalid_parameter(f"Invalid filter '{filter_string}'. Could not be parsed.")
+    sc = Scanner(filter_string)
+    comparisons: list[Comparison] = []
+    while True:
+        sc.skip_ws()
+        if sc.at_end():
+            return comparisons
+        word = sc.peek_word()
+        if word is not None and word.upper() == "AND":
+            sc.word()
+            continue
+        if word is not None and word.upper() == "OR":
+            raise invalid_parameter(
+                "Invalid clause(s) in filter string: 'OR'. Only AND-joined comparisons are supported."
+            )
+        comparisons.append(_trace_comparison(sc))
+
+
+def _trace_identifier(sc: Scanner) -> Identifier | None:
+    start = sc.pos
+    ident = sc.identifier()
+    if ident is None or ident.prefix != "span" or ident.key != "attributes" or sc.peek() != ".":
+        return ident
+    # span.attributes.`my.attr`: the attribute name may be quoted, and may not be empty.
+    sc.pos += 1
+    if sc.peek() in ("`", '"'):
+        name = sc.quoted()
+    else:
+        m = _KEY_CHAIN.match(sc.text, sc.pos)
+        name = m.group() if m else ""
+        sc.pos = m.end() if m else sc.pos
+    if not name:
+        raise invalid_parameter("Span attribute name cannot be empty after 'attributes.'")
+    return Identifier("span", TRACE_SPAN_ATTRIBUTE_PREFIX + name, sc.text[start : sc.pos])
+
+
+def _trace_comparison(sc: Scanner) -> Comparison:
+    ident = _trace_identifier(sc)
+    if ident is None:
+        raise _invalid_clause(sc, "expected an identifier such as tags.`my tag` or trace.status")
+    sc.skip_ws()
+    word = sc.peek_word()
+    if word is not None and word.upper() == "RLIKE":
+        sc.word()
+        op = "RLIKE"
+    else:
+        op = _comparator(sc, ident)
+    value: _Value | None = None
+    if op not in NULL_OPS:
+        sc.skip_ws()
+        value = _value(sc, ident, op)
+    _reject_sql_keyword_identifier(ident, op, value)
+    if ident.prefix == "span" and word is not None and word != op and op in _TRACE_TEXT_OPS | {"IN"}:
+        # MLflow checks span comparators as written, so it takes LIKE but not like; so do we.
+        raise invalid_parameter(f"span.{ident.key} comparator '{word}' is not supported; write {op}.")
+    kind, key = _trace_kind_and_key(ident)
+    parsed = _trace_value(kind, key, op, value)
+    kind, key = resolve_trace_key(kind, key)
+    if kind == "issue":
+        raise invalid_parameter(
+            f"Filtering traces by issue ('{ident.text}') is not supported by this server."
+        )
+    return _validated_trace_comparison(kind, key, op, parsed)
+
+
+def _reject_sql_keyword_identifier(ident: Identifier, op: str, value: _Value | None) -> None:
+    # MLflow reads filters with a SQL tokenizer, for which bare `text` is a type name and bare
+    # `timestamp` a builtin that only pairs with an integer; it rejects them otherwise. Quoted
+    # (`text`) or prefixed (trace.text) spellings work there, and so they do here.
+    if ident.text == "text" or (
+        ident.text == "timestamp"
+        and not (op in NUMERIC_OPS and value is not None and _INTEGER.fullmatch(value.text))
+    ):
+        shown = f"{ident.text} {op}" + (f" {value.text}" if value is not None else "")
+        raise invalid_parameter(
+            f"Invalid clause(s) in filter string: '{shown}'. Write `{ident.text}` or "
+            f"trace.{ident.text} to use '{ident.text}' as a key."
+        )
+
+
+def _trace_kind_and_key(ident: Identifier) -> tuple[str, str]:
+    if ident.prefix is None:
+        kind = "attribute"
+    else:
+        kind = TRACE_PREFIXES.get(ident.prefix)
+        if kind is None:
+            raise invalid_parameter(
+                f"Invalid entity type '{ident.prefix}'. Valid entity types for searching traces "
+                f"are {sorted(TRACE_PREFIXES)}"
+            )
+    key = ident.key
+    if key == "":
+        if kind in ("feedback", "expectation"):
+            raise invalid_parameter("Assessment field name cannot be empty")
+        raise invalid_parameter(f"Invalid identifier '{ident.text}': the key is empty.")
+    if kind == "attribute" and key not in TRACE_FILTER_ATTRIBUTES:
+        raise invalid_parameter(
+            f"Invalid attribute key '{key}' specified. Valid keys for searching traces are "
+            f"{sorted(TRACE_FILTER_ATTRIBUTES)}"
+        )
+    if kind == "span" and key not in TRACE_SPAN_KEYS | {"content"}:
+        if not key.startswith(TRACE_SPAN_ATTRIBUTE_PREFIX):
+            raise invalid_parameter(
+                f"Invalid span attribute '{key}'. Supported attributes: "
+                f"{', '.join(sorted(TRACE_SPAN_KEYS))}, attributes.<attribute_name>."
+            )
+    return kind, key
+
+
+def _quoted_text(value: _Value, expected: str) -> str:
+    if value.kind == "string":
+        return str(value.content)
+    if value.kind in ("word", "backtick"):
+        raise invalid_parameter(
+            "Parameter value is either not quoted or unidentified quote types used for string value "
+            f"{value.text}. Use either single or double quotes."
+        )
+    raise invalid_parameter(f"Expected {expected}. Got value {value.text}")
+
+
+def _number(text: str) -> int | float:
+    return int(text) if _INTEGER.fullmatch(text) else float(text)
+
+
+_TraceValue = float | int | str | tuple[str, ...] | None
+
+
+def _trace_value(kind: str, key: str, op: str, value: _Value | None) -> _TraceValue:
+    """The value as MLflow reads it for the kind written (before `name` → tag and the like)."""
+    if value is None:
+        return None
+    noun = "request_metadata" if kind == "metadata" else kind
+    if kind == "attribute":
+        if value.kind == "number":
+            if key not in _TRACE_NUMERIC_KEYS_AS_WRITTEN:
+                raise invalid_parameter(
+                    f"Only the {sorted(TRACE_NUMERIC_ATTRIBUTES)} attributes support comparison "
+                    f"with numeric values. Got {key} {op} {value.text}"
+                )
+            return _number(value.text)
+        if value.kind == "list":
+            if key not in _TRACE_LIST_ATTRIBUTES:
+                raise invalid_parameter(
+                    f"Only attributes in {sorted(_TRACE_LIST_ATTRIBUTES)} support comparison with "
+                    "a list of quoted string values."
+                )
+            return value.content
+        return _quoted_text(value, "a quoted string value or a list of quoted string values for attributes")
+    if kind in ("feedback", "expectation"):
+        if op in _TRACE_ASSESSMENT_NUMERIC_OPS:
+            if value.kind != "number":
+                raise invalid_parameter(
+                    f"Expected a numeric value for {kind} when using comparator '{op}'. "
+                    f"Got value {value.text}"
+                )
+            return _number(value.text)
+        return _quoted_text(value, f"a quoted string value for {kind} (e.g. 'my-value')")
+    if kind in ("tag", "span") and value.kind == "list":
+        return value.content
+    return _quoted_text(value, f"a quoted string value for {noun} (e.g. 'my-value')")
+
+
+def _validated_trace_comparison(kind: str, key: str, op: str, value: _TraceValue) -> Comparison:
+    allowed = _trace_allowed_ops(kind, key)
+    label = {"attribute": f"trace attribute '{key}'", "span": f"span.{key}"}.get(kind, f"{kind} '{key}'")
+    if op not in allowed:
+        if kind == "tag" and key == TRACE_LINKED_PROMPTS_TAG:
+            raise invalid_parameter(
+                f"Invalid comparator '{op}' for prompts filter. "
+                "Only '=' is supported with format: prompt = \"name/version\""
+            )
+        if kind == "metadata" and key in TRACE_RESERVED_METADATA:
+            raise invalid_parameter(
+                f"Comparator '{op}' is not supported for reserved metadata '{key}'. "
+                "Only '=', '!=', 'IS NULL', and 'IS NOT NULL' are supported."
+            )
+        raise invalid_parameter(f"Invalid comparator '{op}' for {label}; expected one of {sorted(allowed)}")
+    if op in LIST_OPS and not isinstance(value, tuple):
+        raise invalid_parameter(
+            f"'{op}' needs a parenthesised list of quoted strings, e.g. {op} ('a', 'b'); got {value!r}"
+        )
+    if isinstance(value, tuple) and op not in LIST_OPS:
+        raise invalid_parameter(f"A list of values is only allowed with IN / NOT IN; got {label} {op}")
+    if kind == "attribute" and key in TRACE_NUMERIC_ATTRIBUTES and isinstance(value, str):
+        # MLflow hands a quoted number to the database as text, which SQLite coerces and
+        # PostgreSQL refuses unless it is a number; we take numbers only, as numbers.
+        if not _NUMBER.fullmatch(value):
+            raise invalid_parameter(
+                f"Expected numeric value type for numeric attribute: {key}. Found '{value}'"
+            )
+        value = _number(value)
+    if kind == "tag" and key == TRACE_LINKED_PROMPTS_TAG and str(value).count("/") != 1:
+        raise invalid_parameter(
+            f"Invalid prompts filter value '{value}'. Expected format: prompt = \"name/version\""
+        )
+    return Comparison(kind, key, op, value)

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowport.adapters.local.search.filter import REGISTRY_PREFIXES, RUN_PREFIXES, Identifier, Scanner
+from flowport.adapters.local.search.filter import (
+    REGISTRY_PREFIXES,
+    RUN_PREFIXES,
+    TRACE_PREFIXES,
+    TRACE_RESERVED_METADATA,
+    Identifier,
+    Scanner,
+    resolve_trace_key,
+)
 from flowport.v1.errors import ApiError, invalid_parameter
 
 
@@ -188,3 +196,69 @@ def parse_logged_model_order_by(field_name: str, ascending: bool = True) -> Orde
     if canonical is None:
         raise invalid_parameter(f"Invalid order by field name: {field_name}.")
     return OrderKey("attribute", canonical, ascending)
+
+
+# --- traces (SearchTracesV3) -------------------------------------------------------------------
+
+# SearchTraceUtils.VALID_ORDER_BY_ATTRIBUTE_KEYS, aliases resolved; `name` and `run_id` become the
+# trace-name tag and the source-run metadata through `resolve_trace_key`.
+TRACE_ORDER_ATTRIBUTES = frozenset(
+    {
+        "experiment_id",
+        "timestamp",
+        "timestamp_ms",
+        "execution_time",
+        "execution_time_ms",
+        "end_time",
+        "end_time_ms",
+        "status",
+        "request_id",
+        "name",
+        "run_id",
+    }
+)
+
+
+def parse_trace_order_by(clauses: Sequence[str] | None) -> list[OrderKey]:
+    """`SearchTracesV3.order_by`: trace attributes, tags and metadata, each at most once."""
+    keys: list[OrderKey] = []
+    seen: set[tuple[str, str]] = set()
+    for clause in clauses or ():
+        key = _trace_order_key(clause)
+        if (key.kind, key.key) in seen:
+            raise invalid_parameter(f"`order_by` contains duplicate fields: {list(clauses)}")
+        seen.add((key.kind, key.key))
+        keys.append(key)
+    return keys
+
+
+def _trace_order_key(clause: str) -> OrderKey:
+    ident, ascending = _split_clause(clause)
+    if ident.prefix is None:
+        kind = "attribute"
+    else:
+        kind = TRACE_PREFIXES.get(ident.prefix)
+        if kind is None:
+            raise invalid_parameter(
+                f"Invalid entity type '{ident.prefix}'. Valid entity types for ordering traces "
+                f"are {sorted(TRACE_PREFIXES)}"
+            )
+    if ident.key == "":
+        raise invalid_parameter(f"Invalid order_by clause '{clause}': the key is empty.")
+    if kind == "attribute" and ident.key not in TRACE_ORDER_ATTRIBUTES:
+        raise invalid_parameter(
+            f"Invalid attribute key '{ident.key}' specified for ordering traces. "
+            f"Valid keys are {sorted(TRACE_ORDER_ATTRIBUTES)}"
+        )
+    kind, key = resolve_trace_key(kind, ident.key)
+    if kind not in ("attribute", "tag", "metadata"):
+        raise invalid_parameter(
+            f"Invalid order_by entity: {kind} (in '{clause}'). Traces can be ordered by their "
+            "attributes, tags and metadata."
+        )
+    if kind == "metadata" and key in TRACE_RESERVED_METADATA:
+        raise invalid_parameter(
+            f"Ordering by reserved metadata '{key}' is not supported because it is "
+            "represented by multiple columns."
+        )
+    return OrderKey(kind, key, ascending)
