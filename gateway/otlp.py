@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from flowport.gateway.call import Call
 from flowport.v1 import tracing_pb2
-from flowport.v1.errors import ApiError, invalid_parameter
+from flowport.v1.errors import invalid_parameter
 
 TRACING_SERVICE = tracing_pb2.DESCRIPTOR.services_by_name["TracingService"].full_name
 TRACES_PATH = "/v1/traces"
@@ -42,7 +42,8 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
         except zlib.error:
             continue
         if len(out) > limit:
-            raise ApiError(f"Decompressed OTLP body exceeds {limit} bytes", "RESOURCE_EXHAUSTED")
+            # 400 as for a raw body over the limit: OTLP exporters retry a 429, and resending can't help.
+            raise invalid_parameter(f"Decompressed OTLP body exceeds the limit of {limit} bytes")
         if inflater.eof:
             return out
     raise invalid_parameter(f"Failed to decompress {encoding} OTLP body")
@@ -55,14 +56,16 @@ def _hex_ids_to_base64(data: object) -> None:
     for resource_spans in data.get("resourceSpans") or []:
         for scope_spans in resource_spans.get("scopeSpans") or []:
             for span in scope_spans.get("spans") or []:
-                for field in _HEX_ID_FIELDS:
-                    if value := span.get(field):
-                        try:
-                            span[field] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
-                        except (TypeError, ValueError):
-                            raise invalid_parameter(
-                                f"Invalid OpenTelemetry format: {field} '{value}' is not hex"
-                            ) from None
+                # A span's links carry hex ids too.
+                for holder in (span, *(span.get("links") or [])):
+                    for field in _HEX_ID_FIELDS:
+                        if value := holder.get(field):
+                            try:
+                                holder[field] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                            except (TypeError, ValueError):
+                                raise invalid_parameter(
+                                    f"Invalid OpenTelemetry format: {field} '{value}' is not hex"
+                                ) from None
 
 
 def decode_export(
@@ -83,7 +86,8 @@ def decode_export(
             json_format.ParseDict(data, export, ignore_unknown_fields=True)
         else:
             export.ParseFromString(raw)
-    except (DecodeError, json_format.ParseError, ValueError):
+    # AttributeError/TypeError: JSON of the wrong shape (a string where a list of objects belongs).
+    except (DecodeError, json_format.ParseError, ValueError, AttributeError, TypeError):
         raise invalid_parameter(
             f"Invalid OpenTelemetry format: the body is not a valid {media_type} export"
         ) from None

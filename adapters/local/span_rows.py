@@ -42,7 +42,8 @@ def any_value(value: common_pb2.AnyValue) -> Any:
 def attribute_text(value: common_pb2.AnyValue) -> str:
     """An attribute as MLflow keeps it: strings as they are, anything else JSON-encoded."""
     decoded = any_value(value)
-    return decoded if isinstance(decoded, str) else json.dumps(decoded)
+    # bytes_value has no JSON form: str() it, as MLflow's TraceJSONEncoder does.
+    return decoded if isinstance(decoded, str) else json.dumps(decoded, default=str)
 
 
 def unquoted(text: str | None) -> str | None:

@@ -315,7 +315,10 @@ class TraceStore:
                     row = span_row(span)
                     by_trace[row.trace_id].append(row)
                     resource_tags[row.trace_id].update(
-                        {k: v if isinstance(v, str) else json.dumps(v) for k, v in resource.items()}
+                        {
+                            k: v if isinstance(v, str) else json.dumps(v, default=str)
+                            for k, v in resource.items()
+                        }
                     )
         if not by_trace:
             raise invalid_parameter("Invalid OpenTelemetry export: no spans found.")

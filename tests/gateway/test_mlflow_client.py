@@ -11,20 +11,8 @@ import uuid
 
 import mlflow
 import pytest
-from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException, RestException
-
-
-@pytest.fixture
-def client(gateway, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", gateway.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(gateway.url)
-    mlflow.set_registry_uri(gateway.url)
-    yield MlflowClient(gateway.url, gateway.url)
-    if mlflow.active_run():
-        mlflow.end_run()
 
 
 def _name(prefix: str) -> str:

@@ -12,19 +12,8 @@ import uuid
 import httpx
 import mlflow
 import pytest
-from mlflow import MlflowClient
 from mlflow.entities import AssessmentSource, SpanEvent, SpanStatusCode
 from mlflow.exceptions import MlflowException
-
-
-@pytest.fixture
-def client(gateway, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", gateway.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(gateway.url)
-    yield MlflowClient(gateway.url)
-    if mlflow.active_run():
-        mlflow.end_run()
 
 
 @pytest.fixture
