@@ -41,7 +41,6 @@ class HttpRule:
         return self.method.name
 
 
-
 def _compile(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     fields: list[str] = []
     regex, pos = "", 0
@@ -72,4 +71,3 @@ def _rules_of(method: MethodDescriptor) -> list[HttpRule]:
 @functools.cache
 def all_rules() -> tuple[HttpRule, ...]:
     return tuple(rule for service in SERVICES for m in service.methods for rule in _rules_of(m))
-
