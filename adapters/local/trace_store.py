@@ -89,11 +89,10 @@ class TraceStore:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _trace(self, s: orm.Session, trace_id: str, *, lock: bool = False) -> TraceInfo:
+    def _trace(self, s: orm.Session, trace_id: str) -> TraceInfo:
         if not trace_id:
             raise invalid_parameter("Missing value for required parameter 'trace_id'.")
-        query = sa.select(TraceInfo).where(TraceInfo.request_id == trace_id)
-        row = s.scalars(query.with_for_update() if lock else query).one_or_none()
+        row = s.get(TraceInfo, trace_id)
         if row is None:
             raise _trace_not_found(trace_id)
         return row
