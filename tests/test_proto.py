@@ -12,6 +12,11 @@ from mlflow.protos import databricks_pb2, mlflow_artifacts_pb2, model_registry_p
 
 from flowport.v1 import http_rules, registry_pb2, tracking_pb2
 
+# flowport's additions, which MLflow lacks (decision 1 in DESIGN.md): whole RPCs, and fields
+# numbered from 1000 in MLflow's messages (e.g. GetLoggedModel.allow_deleted, a query flag in MLflow).
+FLOWPORT_ONLY = {"LogSpans"}
+FLOWPORT_FIELD_NUMBERS = 1000
+
 
 def test_generated_code_is_fresh():
     result = subprocess.run([sys.executable, "proto/generate.py", "--check"], capture_output=True, text=True)
@@ -23,6 +28,8 @@ def _shape(d: Descriptor, seen: set[str] | None = None) -> dict:
     seen = seen or set()
     out = {}
     for f in d.fields:
+        if f.number >= FLOWPORT_FIELD_NUMBERS:
+            continue
         nested = None
         if f.message_type is not None and f.message_type.full_name not in seen:
             nested = _shape(f.message_type, seen | {d.full_name})
@@ -34,10 +41,6 @@ def _shape(d: Descriptor, seen: set[str] | None = None) -> dict:
 def _mlflow_methods():
     for mod, svc in ((service_pb2, "MlflowService"), (model_registry_pb2, "ModelRegistryService")):
         yield from mod.DESCRIPTOR.services_by_name[svc].methods
-
-
-# flowport's additions, which MLflow lacks (decision 1 in DESIGN.md).
-FLOWPORT_ONLY = {"LogSpans"}
 
 
 def _ours():

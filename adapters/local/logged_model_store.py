@@ -170,7 +170,7 @@ class LoggedModelStore:
     def get_logged_model(self, request: pb.GetLoggedModel) -> pb.GetLoggedModel.Response:
         require(request, "model_id")
         with self.sessions.transaction() as session:
-            lm = self._record(session, request.model_id, include_deleted=False)
+            lm = self._record(session, request.model_id, include_deleted=request.allow_deleted)
             return pb.GetLoggedModel.Response(model=logged_model_proto(lm))
 
     def finalize_logged_model(self, request: pb.FinalizeLoggedModel) -> pb.FinalizeLoggedModel.Response:
@@ -223,8 +223,19 @@ class LoggedModelStore:
         require(request, "model_id")
         with self.sessions.transaction() as session:
             lm = self._record(session, request.model_id, include_deleted=True)
+            logged = {p.param_key: p.param_value for p in lm.params}
             for key, value in {p.key: p.value for p in request.params}.items():
-                session.merge(
+                # Params are immutable, as a run's are: re-logging the same value is a no-op (so a
+                # retried request succeeds); a new value is refused rather than overwriting.
+                if key in logged:
+                    if logged[key] != value:
+                        raise invalid_parameter(
+                            f"Changing param values is not allowed. Param with key='{key}' was already "
+                            f"logged with value='{logged[key]}' for logged model ID='{lm.model_id}'. "
+                            f"Attempted logging new value '{value}'."
+                        )
+                    continue
+                session.add(
                     LoggedModelParam(
                         model_id=lm.model_id, experiment_id=lm.experiment_id, param_key=key, param_value=value
                     )

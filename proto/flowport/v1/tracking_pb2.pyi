@@ -722,15 +722,17 @@ class FinalizeLoggedModel(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., status: _Optional[_Union[LoggedModelStatus, str]] = ...) -> None: ...
 
 class GetLoggedModel(_message.Message):
-    __slots__ = ("model_id",)
+    __slots__ = ("model_id", "allow_deleted")
     class Response(_message.Message):
         __slots__ = ("model",)
         MODEL_FIELD_NUMBER: _ClassVar[int]
         model: LoggedModel
         def __init__(self, model: _Optional[_Union[LoggedModel, _Mapping]] = ...) -> None: ...
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_DELETED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
-    def __init__(self, model_id: _Optional[str] = ...) -> None: ...
+    allow_deleted: bool
+    def __init__(self, model_id: _Optional[str] = ..., allow_deleted: _Optional[bool] = ...) -> None: ...
 
 class DeleteLoggedModel(_message.Message):
     __slots__ = ("model_id",)

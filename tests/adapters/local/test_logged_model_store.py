@@ -156,6 +156,27 @@ def test_tags_and_params(store):
     assert err.message == f"No tag with key 'zz' found for model with ID '{model_id}'."
 
 
+def test_params_are_immutable(store):
+    model_id = _create(store, params=[pb.LoggedModelParameter(key="lr", value="0.1")]).info.model_id
+
+    def log(**params):
+        req = pb.LogLoggedModelParamsRequest(model_id=model_id)
+        for key, value in params.items():
+            req.params.add(key=key, value=value)
+        store.log_logged_model_params(req)
+
+    log(lr="0.1", epochs="3")  # the same value again is a no-op, so a retried request succeeds
+    err = _error(lambda: log(lr="0.2", batch="64"))
+    assert err.error_code == "INVALID_PARAMETER_VALUE"
+    assert err.message == (
+        "Changing param values is not allowed. Param with key='lr' was already logged with "
+        f"value='0.1' for logged model ID='{model_id}'. Attempted logging new value '0.2'."
+    )
+    # The refused request wrote nothing, not even its new key.
+    params = [(p.key, p.value) for p in _get(store, model_id).data.params]
+    assert params == [("epochs", "3"), ("lr", "0.1")]
+
+
 def test_delete_is_soft_and_hides_the_model(store, sessions):
     model_id = _create(store).info.model_id
     store.delete_logged_model(pb.DeleteLoggedModel(model_id=model_id))
