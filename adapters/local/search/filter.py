@@ -7,6 +7,7 @@ SQLAlchemy stores add, so a string an `mlflow server` rejects is rejected here, 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flowport.v1.errors import ApiError, invalid_parameter
@@ -166,6 +167,13 @@ class Grammar:
 
 def parse_filter(filter_string: str | None, grammar: Grammar) -> list[Comparison]:
     """Parse an AND-joined filter with `grammar`; raise INVALID_PARAMETER_VALUE on any fault."""
+    return parse_and_joined(filter_string, lambda sc: _comparison(sc, grammar))
+
+
+def parse_and_joined(
+    filter_string: str | None, comparison: Callable[[Scanner], Comparison]
+) -> list[Comparison]:
+    """Split a filter at its ANDs and read each clause with `comparison`; OR is refused."""
     if filter_string is None or filter_string == "":
         return []
     if not filter_string.strip():
@@ -185,7 +193,7 @@ def parse_filter(filter_string: str | None, grammar: Grammar) -> list[Comparison
             raise invalid_parameter(
                 "Invalid clause(s) in filter string: 'OR'. Only AND-joined comparisons are supported."
             )
-        comparisons.append(_comparison(sc, grammar))
+        comparisons.append(comparison(sc))
 
 
 def _invalid_clause(sc: Scanner, what: str) -> ApiError:
@@ -669,25 +677,7 @@ def resolve_trace_key(kind: str, key: str) -> tuple[str, str]:
 
 def parse_trace_filter(filter_string: str | None) -> list[Comparison]:
     """`SearchTracesV3.filter`: trace attributes, tags, metadata, spans and assessments."""
-    if filter_string is None or filter_string == "":
-        return []
-    if not filter_string.strip():
-        raise invalid_parameter(f"Invalid filter '{filter_string}'. Could not be parsed.")
-    sc = Scanner(filter_string)
-    comparisons: list[Comparison] = []
-    while True:
-        sc.skip_ws()
-        if sc.at_end():
-            return comparisons
-        word = sc.peek_word()
-        if word is not None and word.upper() == "AND":
-            sc.word()
-            continue
-        if word is not None and word.upper() == "OR":
-            raise invalid_parameter(
-                "Invalid clause(s) in filter string: 'OR'. Only AND-joined comparisons are supported."
-            )
-        comparisons.append(_trace_comparison(sc))
+    return parse_and_joined(filter_string, _trace_comparison)
 
 
 def _trace_identifier(sc: Scanner) -> Identifier | None:
@@ -752,16 +742,21 @@ def _reject_sql_keyword_identifier(ident: Identifier, op: str, value: _Value | N
         )
 
 
-def _trace_kind_and_key(ident: Identifier) -> tuple[str, str]:
+def trace_kind(ident: Identifier, doing: str) -> str:
+    """The comparison kind a trace identifier's prefix names; `doing` is "searching" or "ordering"."""
     if ident.prefix is None:
-        kind = "attribute"
-    else:
-        kind = TRACE_PREFIXES.get(ident.prefix)
-        if kind is None:
-            raise invalid_parameter(
-                f"Invalid entity type '{ident.prefix}'. Valid entity types for searching traces "
-                f"are {sorted(TRACE_PREFIXES)}"
-            )
+        return "attribute"
+    kind = TRACE_PREFIXES.get(ident.prefix)
+    if kind is None:
+        raise invalid_parameter(
+            f"Invalid entity type '{ident.prefix}'. Valid entity types for {doing} traces "
+            f"are {sorted(TRACE_PREFIXES)}"
+        )
+    return kind
+
+
+def _trace_kind_and_key(ident: Identifier) -> tuple[str, str]:
+    kind = trace_kind(ident, "searching")
     key = ident.key
     if key == "":
         if kind in ("feedback", "expectation"):

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from flowport.adapters.local.search.filter import (
     REGISTRY_PREFIXES,
     RUN_PREFIXES,
-    TRACE_PREFIXES,
     TRACE_RESERVED_METADATA,
     Identifier,
     Scanner,
     resolve_trace_key,
+    trace_kind,
 )
 from flowport.v1.errors import ApiError, invalid_parameter
 
@@ -234,15 +234,7 @@ def parse_trace_order_by(clauses: Sequence[str] | None) -> list[OrderKey]:
 
 def _trace_order_key(clause: str) -> OrderKey:
     ident, ascending = _split_clause(clause)
-    if ident.prefix is None:
-        kind = "attribute"
-    else:
-        kind = TRACE_PREFIXES.get(ident.prefix)
-        if kind is None:
-            raise invalid_parameter(
-                f"Invalid entity type '{ident.prefix}'. Valid entity types for ordering traces "
-                f"are {sorted(TRACE_PREFIXES)}"
-            )
+    kind = trace_kind(ident, "ordering")
     if ident.key == "":
         raise invalid_parameter(f"Invalid order_by clause '{clause}': the key is empty.")
     if kind == "attribute" and ident.key not in TRACE_ORDER_ATTRIBUTES:
