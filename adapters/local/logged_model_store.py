@@ -22,7 +22,7 @@ from flowport.adapters.local.logged_model_schema import (
     LoggedModelTag,
 )
 from flowport.adapters.local.names import random_name
-from flowport.adapters.local.validation import require
+from flowport.adapters.local.validation import parse_experiment_id, require
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import does_not_exist, invalid_parameter
 
@@ -42,15 +42,6 @@ def _validate_name(name: str | None) -> None:
             f"Invalid model name ({name!r}) provided. Model name must be a non-empty string "
             f"and cannot contain the following characters: {_BAD_NAME_CHARS}"
         )
-
-
-def _parse_experiment_id(experiment_id: str) -> int:
-    try:
-        return int(experiment_id)
-    except (TypeError, ValueError):
-        raise invalid_parameter(
-            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
-        ) from None
 
 
 def _join_uri(base: str, *parts: str) -> str:
@@ -121,7 +112,7 @@ class LoggedModelStore:
         require(request, "experiment_id")
         name = request.name or None
         _validate_name(name)
-        experiment_id = _parse_experiment_id(request.experiment_id)
+        experiment_id = parse_experiment_id(request.experiment_id)
         with self.sessions.transaction() as session:
             experiment = session.execute(
                 sa.select(_EXPERIMENTS.c.artifact_location, _EXPERIMENTS.c.lifecycle_stage).where(
@@ -269,7 +260,7 @@ class LoggedModelStore:
             )
         comparisons = search.parse_logged_model_filter(filter_string) if filter_string else []
         query = registry_search.logged_models_query(
-            [_parse_experiment_id(e) for e in experiment_ids], comparisons, list(request.datasets)
+            [parse_experiment_id(e) for e in experiment_ids], comparisons, list(request.datasets)
         )
         query = registry_search.logged_models_order_by(query, list(request.order_by))
         query = query.options(*_LOAD_CHILDREN).offset(offset).limit(max_results + 1)
