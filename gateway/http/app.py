@@ -20,7 +20,7 @@ from google.protobuf.message_factory import GetMessageClass
 
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
-from flowport.gateway.http.transcode import (
+from flowport.v1.json_codec import (
     dict_to_message,
     message_to_dict,
     query_to_message,

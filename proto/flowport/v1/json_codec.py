@@ -1,4 +1,4 @@
-"""JSON ↔ proto for the HTTP door, with MLflow's conventions.
+"""JSON ↔ proto with MLflow's conventions, for the HTTP door (inbound) and the MLflow REST adapter (outbound).
 
 Responses: original field names, int64 as JSON numbers (as `mlflow server` sends them),
 enums by name, only fields that are set. Requests: a JSON body, or for GET the query
