@@ -20,15 +20,15 @@ from google.protobuf.message_factory import GetMessageClass
 
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
+from flowport.gateway.service import GatewayService
+from flowport.v1.errors import ApiError, invalid_parameter
+from flowport.v1.http_rules import HttpRule, all_rules
 from flowport.v1.json_codec import (
     dict_to_message,
     message_to_dict,
     query_to_message,
     set_path_fields,
 )
-from flowport.gateway.service import GatewayService
-from flowport.v1.errors import ApiError, invalid_parameter
-from flowport.v1.http_rules import HttpRule, all_rules
 
 log = logging.getLogger("flowport.http")
 
