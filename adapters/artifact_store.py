@@ -123,8 +123,12 @@ class ArtifactStore(abc.ABC):
     async def delete(self, path: str) -> None:
         """Remove a file or a whole directory; RESOURCE_DOES_NOT_EXIST when nothing is there."""
 
-    # Multipart upload is optional: MLflow answers NOT_IMPLEMENTED for a repository without it,
-    # and its client then falls back to a single upload.
+    # Multipart upload is optional: MLflow answers NOT_IMPLEMENTED for a repository without it.
+    # Its client does not fall back, so the gateway advertises multipart only where a store has it.
+
+    @property
+    def supports_multipart(self) -> bool:
+        return type(self).create_multipart_upload is not ArtifactStore.create_multipart_upload
 
     async def create_multipart_upload(self, path: str, num_parts: int) -> str:
         """Start an upload of `num_parts` parts to `path`; returns its upload id."""
@@ -145,6 +149,15 @@ class ArtifactStore(abc.ABC):
     async def abort_multipart_upload(self, path: str, upload_id: str) -> None:
         """Drop an upload and every part it staged."""
         raise self._no_multipart()
+
+    # Presigned URLs are optional too: a store that cannot mint them makes the door move the bytes.
+
+    async def presigned_url(self, path: str, method: str, expires_in: int) -> str:
+        """A URL that lets its holder GET or PUT the file at `path` for `expires_in` seconds."""
+        raise ApiError(
+            f"Presigned URLs are not supported by the {type(self).__name__} artifact store",
+            "NOT_IMPLEMENTED",
+        )
 
     async def close(self) -> None:
         """Release clients and connections; the store is not used afterwards."""

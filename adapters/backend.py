@@ -35,6 +35,10 @@ class Capability(enum.StrEnum):
     WORKSPACES = "workspaces"
 
 
+class BackendConfigError(ValueError):
+    """A backend's configuration is wrong; the message says what to change (never a secret's value)."""
+
+
 def handler_name(rpc: str) -> str:
     """`GetMetricHistoryBulkInterval` → `get_metric_history_bulk_interval`."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", rpc).lower()
@@ -51,6 +55,15 @@ class Backend:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix=f"backend-{name}"
         )
+
+    @classmethod
+    def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> Backend:
+        """Build from the options of a `backends:` entry of the gateway's configuration file."""
+        raise BackendConfigError(f"backend kind '{cls.kind}' cannot be configured from a file")
+
+    def describe(self) -> str:
+        """Where this backend is, for the start-up banner; never a secret."""
+        return ""
 
     @property
     def artifact_store(self) -> ArtifactStore:

@@ -12,6 +12,7 @@ succeeds.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import email.utils
 import threading
@@ -28,13 +29,30 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class TransientError(Exception):
-    """A failure worth another attempt: a retryable status, a reset connection, a timeout."""
+# The caller's deadline (a `time.monotonic()` instant) for the call in progress: the gateway sets
+# it from the gRPC deadline; remote backends bound all their attempts by it.
+call_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("call_deadline", default=None)
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+
+class TransientError(Exception):
+    """A failure worth another attempt: a retryable status, a reset connection, a timeout.
+
+    `request_sent=False` says the upstream never saw the request (refused connection, connect
+    timeout): retrying it is safe even for a call that is not idempotent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_sent: bool = True,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.request_sent = request_sent
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -59,11 +77,29 @@ class RetryPolicy:
     initial_backoff: float = 0.1  # seconds; attempt n waits U(0, min(initial·2^(n-1), max_backoff))
     max_backoff: float = 10.0
     call_timeout: float = 60.0  # the budget of all attempts when the caller brings no deadline
+    attempt_timeout: float = 30.0  # one attempt's limit (Envoy's per_try_timeout), within the deadline
     max_retry_after: float = 30.0  # a longer Retry-After is not waited for: the call fails instead
     budget_tokens: float = 10.0  # retry throttling: no retries while tokens ≤ half of this
     budget_token_ratio: float = 0.1  # tokens a success gives back (a failure takes one)
     breaker_failures: int = 5  # consecutive failures that open the circuit
     breaker_open_seconds: float = 30.0  # how long it stays open before one probe is let through
+
+    @classmethod
+    def from_options(cls, options: dict[str, float] | None) -> RetryPolicy:
+        """From a backend's `retry:` settings; unknown keys and non-positive values are refused."""
+        options = dict(options or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown retry settings {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        for key, value in options.items():
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"retry setting {key} must be a positive number")
+        if "max_attempts" in options and not float(options["max_attempts"]).is_integer():
+            raise ValueError("retry setting max_attempts must be a whole number")
+        return cls(**options)
 
 
 class RetryBudget:
@@ -156,32 +192,44 @@ class Resilience:
             delay = max(delay, error.retry_after)
         return delay
 
-    def _should_retry(self, error: BaseException) -> bool:
+    def _should_retry(self, error: BaseException, idempotent: bool) -> bool:
         if not isinstance(error, TransientError):
+            return False
+        if error.request_sent and not idempotent:
             return False
         if error.retry_after is not None and error.retry_after > self.policy.max_retry_after:
             return False
         return self.budget.allows_retry()
 
     async def call(
-        self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool, timeout: float | None = None
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        deadline: float | None = None,
     ) -> T:
         """Run `attempt` until it succeeds, fails for good, or the budget of time or tries is spent.
 
-        `timeout` is the caller's remaining deadline in seconds (else the policy's call_timeout).
-        A non-idempotent call is tried once: its caller must make it idempotent to get retries.
+        `deadline` (a clock instant) or `timeout` (seconds from now) bounds all attempts; without
+        either, the caller's deadline (`call_deadline`) or else the policy's call_timeout does.
+        A non-idempotent call is retried only when the upstream never saw it: its caller must
+        make it idempotent to get more.
         """
-        deadline = self._clock() + (self.policy.call_timeout if timeout is None else timeout)
-        attempts = self.policy.max_attempts if idempotent else 1
+        if deadline is None:
+            deadline = self.deadline(timeout)
 
         def stop(state: RetryCallState) -> bool:
             # Another attempt only if it can start before the deadline: all attempts share it.
-            return state.attempt_number >= attempts or self._clock() + (state.upcoming_sleep or 0) >= deadline
+            return (
+                state.attempt_number >= self.policy.max_attempts
+                or self._clock() + (state.upcoming_sleep or 0) >= deadline
+            )
 
         retrying = AsyncRetrying(
             stop=stop,
             wait=self._wait,
-            retry=retry_if_exception(self._should_retry),
+            retry=retry_if_exception(lambda error: self._should_retry(error, idempotent)),
             sleep=self._sleep,
             reraise=True,
         )
@@ -202,4 +250,18 @@ class Resilience:
         try:
             return await retrying(guarded)
         except TransientError as err:
+            if self._clock() >= deadline:
+                raise ApiError(
+                    f"Backend '{self.backend}' did not answer within the deadline: {err}", "DEADLINE_EXCEEDED"
+                ) from None
             raise self._unavailable(str(err)) from None
+
+    def deadline(self, timeout: float | None = None) -> float:
+        """When the call must be over: `timeout` from now, else the caller's deadline, else call_timeout."""
+        if timeout is not None:
+            return self._clock() + timeout
+        return call_deadline.get() or self._clock() + self.policy.call_timeout
+
+    def attempt_timeout(self, deadline: float) -> float:
+        """Seconds one attempt may take: the per-attempt limit, cut to what is left of the deadline."""
+        return max(0.001, min(self.policy.attempt_timeout, deadline - self._clock()))

@@ -18,3 +18,5 @@ class Call:
     workspace: str = DEFAULT_WORKSPACE
     # Base URL the client reached us on; used to mint URLs it can call back (multipart parts).
     base_url: str = ""
+    # When the caller stops waiting (a `time.monotonic()` instant), if it said; gRPC deadlines do.
+    deadline: float | None = None

@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         help="folder where proxied artifacts are stored (default: artifacts/ beside the database)",
     )
     serve.add_argument(
+        "--config",
+        default=None,
+        help="YAML file naming the backends (local, mlflow, sagemaker, ...) and mapping workspaces to them; "
+        "replaces --backend-store-uri and --artifacts-destination",
+    )
+    serve.add_argument(
         "--max-threads",
         type=int,
         default=d.max_threads,
@@ -63,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report only problems
+    if args.config and (args.backend_store_uri or args.artifacts_destination):
+        print(
+            "flowport: --config names the backends; drop --backend-store-uri and --artifacts-destination "
+            "(give them as a 'local' backend in the file instead)",
+            file=sys.stderr,
+        )
+        return 2
     config = ServeConfig(
         host=args.host,
         port=args.port,
@@ -71,13 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         backend_store_uri=args.backend_store_uri,
         artifacts_destination=args.artifacts_destination,
         max_threads=args.max_threads,
+        config_file=args.config,
     )
+    from flowport.gateway.config import ConfigError
     from flowport.gateway.server import serve
 
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
+    except ConfigError as err:
+        print(f"flowport: configuration error\n{err}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,10 +1,15 @@
-"""What `flowport serve` runs with: addresses and the embedded default backend's locations."""
+"""What `flowport serve` runs with: addresses, the embedded default backend's locations, and the
+configuration file that names remote backends and maps workspaces to them."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 import pathlib
+import re
+from typing import Any
+
+import yaml
 
 
 def default_home() -> pathlib.Path:
@@ -22,6 +27,7 @@ class ServeConfig:
     artifacts_destination: str | None = None
     max_threads: int = 8
     graceful_shutdown_seconds: float = 30.0
+    config_file: str | None = None  # backends and workspaces; None means the embedded default
 
     def resolved(self) -> ServeConfig:
         """Fill the embedded defaults (SQLite file + artifact folder under the home)."""
@@ -32,3 +38,95 @@ class ServeConfig:
             backend_store_uri=self.backend_store_uri or f"sqlite:///{home / 'flowport.db'}",
             artifacts_destination=self.artifacts_destination or str(home / "artifacts"),
         )
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    """The configuration file is wrong; one line per mistake, never a secret's value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    kind: str
+    options: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    """The `backends:` and `workspaces:` of a configuration file."""
+
+    backends: dict[str, BackendSpec]
+    workspaces: dict[str, str]  # workspace → backend name
+
+
+def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
+    """`${NAME}` in any string becomes the environment variable's value (how secrets get in)."""
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append(f"{where}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REFERENCE.sub(lookup, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}", problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
+    """Read and check a configuration file::
+
+        backends:
+          remote:
+            kind: mlflow
+            url: https://mlflow.example.internal
+            auth: {type: bearer, token: ${MLFLOW_TOKEN}}
+        workspaces:
+          default: remote
+
+    Every mistake found is reported at once, each on its own line.
+    """
+    try:
+        raw = yaml.safe_load(pathlib.Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'backends' and 'workspaces'")
+    for key in sorted(set(raw) - {"backends", "workspaces"}):
+        problems.append(f"unknown top-level key '{key}' (allowed: backends, workspaces)")
+    backends: dict[str, BackendSpec] = {}
+    raw_backends = raw.get("backends")
+    if not isinstance(raw_backends, dict) or not raw_backends:
+        problems.append("'backends' must map at least one backend name to its settings")
+        raw_backends = {}
+    for name, settings in raw_backends.items():
+        if not isinstance(settings, dict) or not isinstance(settings.get("kind"), str):
+            problems.append(f"backends.{name}: needs a 'kind' (local, mlflow, sagemaker, ...)")
+            continue
+        options = _interpolate(
+            {k: v for k, v in settings.items() if k != "kind"}, f"backends.{name}", problems
+        )
+        backends[str(name)] = BackendSpec(str(name), settings["kind"], options)
+    workspaces = raw.get("workspaces") or {"default": next(iter(backends), "")}
+    if not isinstance(workspaces, dict):
+        problems.append("'workspaces' must map workspace names to backend names")
+        workspaces = {}
+    for workspace, backend in workspaces.items():
+        if backend not in backends and raw_backends:
+            problems.append(f"workspaces.{workspace}: no backend named '{backend}'")
+    if "default" not in workspaces and workspaces:
+        problems.append("workspaces: a 'default' workspace is required (clients without a workspace use it)")
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
+    return GatewayConfig(backends, {str(k): str(v) for k, v in workspaces.items()})

@@ -19,8 +19,9 @@ import uvicorn
 
 from flowport.adapters.local.backend import LocalBackend
 from flowport.adapters.local.db import redacted
+from flowport.adapters.registry import build_backend
 from flowport.gateway.call import DEFAULT_WORKSPACE
-from flowport.gateway.config import ServeConfig
+from flowport.gateway.config import ConfigError, ServeConfig, load_config
 from flowport.gateway.grpc.door import add_to_server
 from flowport.gateway.http.app import HttpDoor
 from flowport.gateway.service import GatewayService
@@ -47,6 +48,18 @@ class _UvicornServer(uvicorn.Server):
 
 
 def build_service(config: ServeConfig) -> GatewayService:
+    """The configuration file's backends and workspaces, else the embedded local default."""
+    if config.config_file:
+        gateway_config = load_config(config.config_file)
+        backends = {}
+        for spec in gateway_config.backends.values():
+            try:
+                backends[spec.name] = build_backend(
+                    spec.name, spec.kind, spec.options, max_threads=config.max_threads
+                )
+            except ValueError as err:
+                raise ConfigError(f"{config.config_file}: backends.{spec.name}: {err}") from None
+        return GatewayService(backends, gateway_config.workspaces)
     backend = LocalBackend(
         "local",
         database_uri=config.backend_store_uri,
@@ -54,6 +67,19 @@ def build_service(config: ServeConfig) -> GatewayService:
         max_threads=config.max_threads,
     )
     return GatewayService({backend.name: backend}, {DEFAULT_WORKSPACE: backend.name})
+
+
+def _describe(service: GatewayService, config: ServeConfig) -> str:
+    if not config.config_file:
+        return (
+            f"  backend store   {redacted(config.backend_store_uri)}\n"
+            f"  artifacts       {config.artifacts_destination}"
+        )
+    lines = [f"  config          {config.config_file}"]
+    for workspace, name in sorted(service.workspaces.items()):
+        backend = service.backends[name]
+        lines.append(f"  workspace {workspace!r} → backend {name!r} ({backend.kind}) {backend.describe()}")
+    return "\n".join(lines)
 
 
 async def serve(config: ServeConfig) -> None:
@@ -92,9 +118,7 @@ async def serve(config: ServeConfig) -> None:
     print(
         f"flowport {flowport_version()} serving\n"
         f"  MLflow REST  http://{config.host}:{config.port}\n"
-        f"  gRPC         {config.grpc_host}:{grpc_port}\n"
-        f"  backend store   {redacted(config.backend_store_uri)}\n"
-        f"  artifacts       {config.artifacts_destination}",
+        f"  gRPC         {config.grpc_host}:{grpc_port}\n" + _describe(service, config),
         flush=True,
     )
     await stop.wait()

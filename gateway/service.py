@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from google.protobuf.message import Message
 
 from flowport.adapters.backend import Backend, handler_name
+from flowport.adapters.resilience import call_deadline
 from flowport.gateway.artifact_proxy import ArtifactProxy
 from flowport.gateway.call import Call
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
@@ -50,6 +51,7 @@ class GatewayService:
         return proxy
 
     async def call(self, call: Call, service: str = "") -> Message:
+        call_deadline.set(call.deadline)  # this task's own context: it does not leak to other calls
         if service == ARTIFACTS_SERVICE:
             proxy = self.artifacts_for(call.workspace)
             handler = getattr(proxy, handler_name(call.rpc), None)

@@ -7,7 +7,7 @@ start; blocking SQL work runs in the backend's thread pool (see adapters.backend
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
 from flowport.adapters.artifacts.local import LocalArtifactStore
@@ -18,6 +18,7 @@ from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore
 from flowport.adapters.local.trace_store import TraceStore
 from flowport.adapters.local.tracking_store import TrackingStore
+from flowport.adapters.registry import take_options
 from flowport.v1 import tracking_pb2
 
 
@@ -46,6 +47,16 @@ class LocalBackend(Backend):
         self.traces = TraceStore(sessions)
         self.services = (self.tracking, self.registry, self.logged_models, self.traces)
         self._artifacts = LocalArtifactStore(artifact_root)
+
+    @classmethod
+    def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> LocalBackend:
+        take_options(cls.kind, options, {"database_uri", "artifact_root"}, set())
+        return cls(
+            name,
+            database_uri=options["database_uri"],
+            artifact_root=options["artifact_root"],
+            max_threads=max_threads,
+        )
 
     @property
     def artifact_store(self) -> ArtifactStore:

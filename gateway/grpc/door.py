@@ -9,6 +9,7 @@ trailing metadata (`x-mlflow-error-code`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -35,11 +36,14 @@ OTLP_TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService
 
 def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, request: Any) -> Call:
     metadata = dict(context.invocation_metadata() or ())
+    remaining = context.time_remaining()
     return Call(
         rpc=method.name,
         request=request,
         workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
         base_url=metadata.get("x-flowport-base-url", ""),
+        # The client's deadline bounds every upstream attempt a remote backend makes for this call.
+        deadline=time.monotonic() + remaining if remaining is not None else None,
     )
 
 

@@ -99,7 +99,8 @@ class HttpDoor:
             await _send_bytes(send, 200, self.version.encode(), b"text/plain; charset=utf-8")
             return
         if path in ("/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info") and method == "GET":
-            await _send_json(send, 200, self._server_info())
+            workspace = _header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE
+            await _send_json(send, 200, self._server_info(workspace))
             return
         if path == otlp.TRACES_PATH and method == "POST":
             await self._otlp(scope, receive, send)
@@ -198,12 +199,14 @@ class HttpDoor:
         else:
             await _send_bytes(send, 200, b"", otlp.PROTOBUF.encode())
 
-    def _server_info(self) -> dict[str, Any]:
+    def _server_info(self, workspace: str) -> dict[str, Any]:
+        # The client uploads in parts only when told it may, and does not fall back if that fails.
+        multipart = self.service.backend_for(workspace).artifact_store.supports_multipart
         return {
             "store_type": "SqlStore",
             "workspaces_enabled": False,
             "trace_archival_enabled": False,
-            "multipart_uploads_enabled": True,
+            "multipart_uploads_enabled": multipart,
             "multipart_downloads_enabled": False,
             "presigned_upload_run_id_supported": False,
             "presigned_upload_model_id_supported": False,

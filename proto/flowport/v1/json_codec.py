@@ -80,12 +80,13 @@ def message_to_dict(message: Message) -> dict[str, Any]:
     return out
 
 
-def dict_to_message(data: Any, message: Message) -> Message:
-    """Fill `message` from a decoded JSON body; unknown fields and wrong types are rejected."""
+def dict_to_message(data: Any, message: Message, *, ignore_unknown_fields: bool = False) -> Message:
+    """Fill `message` from a decoded JSON body; wrong types are rejected, and unknown fields too
+    unless `ignore_unknown_fields` (a newer upstream server may answer with fields we lack)."""
     if not isinstance(data, dict):
         raise invalid_parameter("Request body must be a JSON object")
     try:
-        json_format.ParseDict(data, message, ignore_unknown_fields=False)
+        json_format.ParseDict(data, message, ignore_unknown_fields=ignore_unknown_fields)
     except json_format.ParseError as exc:
         raise invalid_parameter(f"Invalid request for {message.DESCRIPTOR.name}: {exc}") from None
     return message
@@ -142,3 +143,21 @@ def set_path_fields(message: Message, values: Mapping[str, str]) -> None:
             target = getattr(target, p)
         field = target.DESCRIPTOR.fields_by_name[leaf]
         setattr(target, leaf, _parse_query_scalar(field, raw))
+
+
+def message_to_query(message: Message) -> list[tuple[str, str]]:
+    """The query string an MLflow server reads for `message` (GET routes): repeated fields repeat,
+    booleans are `true`/`false`, enums go by name. Nested messages cannot travel in a query."""
+    params: list[tuple[str, str]] = []
+    for field, value in message.ListFields():
+        if field.message_type is not None:
+            raise invalid_parameter(f"Field '{field.name}' of {message.DESCRIPTOR.name} cannot go in a query")
+        for item in value if field.is_repeated else [value]:
+            rendered = _scalar_to_json(field, item)
+            params.append(
+                (
+                    field.name,
+                    ("true" if rendered else "false") if isinstance(rendered, bool) else str(rendered),
+                )
+            )
+    return params

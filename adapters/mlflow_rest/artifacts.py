@@ -1,0 +1,78 @@
+"""The `mlflow-artifacts` ArtifactStore: bytes kept by a remote MLflow server's own artifact proxy.
+
+For a remote server run with `--serve-artifacts`, the gateway passes artifact calls through to
+it, streaming both ways; store paths are the remote's `mlflow-artifacts` paths.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator
+
+from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
+from flowport.adapters.mlflow_rest.transport import RestTransport
+from flowport.v1.errors import ApiError, does_not_exist
+
+_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+class MlflowArtifactsStore(ArtifactStore):
+    scheme = "mlflow-artifacts"
+
+    def __init__(self, transport: RestTransport) -> None:
+        self._transport = transport
+
+    @staticmethod
+    def _file_url(path: str) -> str:
+        return f"{_ARTIFACTS}/{urllib.parse.quote(normalize_artifact_path(path))}"
+
+    async def list(self, path: str) -> list[FileInfo]:
+        path = normalize_artifact_path(path)
+        params = [("path", path)] if path else None
+        data = await self._transport.request_json("GET", _ARTIFACTS, params=params, idempotent=True)
+        files = [
+            FileInfo(
+                path=posixpath.join(path, f["path"]) if path else f["path"],
+                is_dir=bool(f.get("is_dir")),
+                file_size=None if f.get("is_dir") else int(f.get("file_size", 0)),
+            )
+            for f in data.get("files", [])
+        ]
+        return sorted(files, key=lambda f: f.path)
+
+    async def stat(self, path: str) -> FileInfo | None:
+        path = normalize_artifact_path(path)
+        if not path:
+            return FileInfo("", True, None)
+        siblings = await self.list(posixpath.dirname(path))
+        return next((f for f in siblings if f.path == path), None)
+
+    async def read(self, path: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        url = self._file_url(path)
+        try:
+            async for chunk in self._transport.stream("GET", url):
+                yield chunk
+        except ApiError as err:
+            # MLflow answers a missing file with 500 or a bare 404; the contract says does-not-exist.
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "ENDPOINT_NOT_FOUND", "INTERNAL_ERROR"):
+                if await self.stat(path) is None:
+                    raise does_not_exist(f"No such artifact: '{normalize_artifact_path(path)}'") from None
+            raise
+
+    async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                size += len(chunk)
+                yield chunk
+
+        await self._transport.upload("PUT", self._file_url(path), counted())
+        return size
+
+    async def delete(self, path: str) -> None:
+        if await self.stat(path) is None:
+            raise does_not_exist(f"No such artifact: '{normalize_artifact_path(path)}'")
+        await self._transport.request_json("DELETE", self._file_url(path), idempotent=True)

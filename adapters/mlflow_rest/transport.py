@@ -1,0 +1,293 @@
+"""The wire to one remote MLflow server: pooled async HTTP, a pluggable signer, MLflow's error JSON.
+
+Every remote backend (plain MLflow, SageMaker, and the clouds after them) sends through a
+`RestTransport`; it knows paths only through the route table read from proto/ and leaves
+retry decisions to the backend's `Resilience`. It never logs headers or bodies: they carry
+credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+
+from flowport.adapters.resilience import RETRYABLE_STATUSES, Resilience, TransientError, parse_retry_after
+from flowport.v1.errors import ApiError
+from flowport.v1.http_rules import HttpRule, all_rules
+from flowport.v1.json_codec import dict_to_message, message_to_dict, message_to_query
+
+M = TypeVar("M", bound=Message)
+
+
+def _primary_rules() -> dict[str, HttpRule]:
+    """Request message → the binding to call upstream: the RPC's first, MLflow's canonical path."""
+    rules: dict[str, HttpRule] = {}
+    for rule in all_rules():
+        rules.setdefault(rule.method.input_type.full_name, rule)
+    return rules
+
+
+_RULES = _primary_rules()
+
+
+def rule_for(request: Message) -> HttpRule:
+    """The REST binding of the RPC whose request message `request` is."""
+    rule = _RULES.get(request.DESCRIPTOR.full_name)
+    if rule is None:
+        raise ApiError(f"No REST route for {request.DESCRIPTOR.full_name}", "ENDPOINT_NOT_FOUND")
+    return rule
+
+
+def _path_of(rule: HttpRule, request: Message) -> str:
+    """Fill the template's variables from the request."""
+    path = rule.template
+    for field in rule.path_fields:
+        value: Any = request
+        for part in field.split("."):
+            value = getattr(value, part)
+        quoted = urllib.parse.quote(str(value), safe="/" if "=**" in path else "")
+        path = path.replace(f"{{{field}=**}}", quoted).replace(f"{{{field}}}", quoted)
+    return path
+
+
+class RestTransport:
+    """HTTP to one MLflow server, under `base_url` + `path_prefix`, signed by `auth`."""
+
+    def __init__(
+        self,
+        backend: str,
+        base_url: str,
+        *,
+        resilience: Resilience,
+        path_prefix: str = "",
+        auth: httpx.Auth | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_connections: int = 64,
+        verify: bool | str = True,
+    ) -> None:
+        self.backend = backend
+        self.resilience = resilience
+        self.prefix = base_url.rstrip("/") + "/" + path_prefix.strip("/")
+        self.prefix = self.prefix.rstrip("/")
+        self._client = httpx.AsyncClient(
+            auth=auth,
+            headers=dict(headers or {}),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            verify=verify,
+            follow_redirects=False,
+        )
+
+    def url(self, path: str) -> str:
+        return self.prefix + path
+
+    async def call(self, request: Message, *, idempotent: bool, deadline: float | None = None) -> Message:
+        """Send one MLflow RPC; retried by the resilience policy as far as `idempotent` allows."""
+        deadline = deadline or self.resilience.deadline()
+        return await self.resilience.call(
+            lambda: self.send_once(request, deadline), idempotent=idempotent, deadline=deadline
+        )
+
+    async def send_once(self, request: Message, deadline: float) -> Message:
+        """One attempt of an MLflow RPC, no retries: raises TransientError or ApiError on failure."""
+        rule = rule_for(request)
+        path = _path_of(rule, request)
+        # Path fields travel in the body or query too, as MLflow's own client sends them.
+        content, params = None, None
+        if rule.body:
+            content = json.dumps(message_to_dict(request)).encode()
+        else:
+            params = message_to_query(request)
+        reply = await self._send(
+            rule.http_method,
+            self.url(path),
+            params=params,
+            content=content,
+            headers={"content-type": "application/json"} if content is not None else None,
+            timeout=self.resilience.attempt_timeout(deadline),
+        )
+        return _decode(self.backend, reply, GetMessageClass(rule.method.output_type)())
+
+    async def post_bytes(
+        self, path: str, body: bytes, headers: Mapping[str, str], *, idempotent: bool
+    ) -> httpx.Response:
+        """A non-JSON POST (OTLP protobuf to `/v1/traces`), retried as `idempotent` allows."""
+        deadline = self.resilience.deadline()
+
+        async def attempt() -> httpx.Response:
+            reply = await self._send(
+                "POST",
+                self.url(path),
+                content=body,
+                headers=headers,
+                timeout=self.resilience.attempt_timeout(deadline),
+            )
+            if reply.status_code != 200:
+                _raise_for(self.backend, reply)
+            return reply
+
+        return await self.resilience.call(attempt, idempotent=idempotent, deadline=deadline)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float,
+    ) -> httpx.Response:
+        if params:
+            # Spaces as %20, not '+': what SigV4 canonicalizes and what every MLflow server reads.
+            url = url + "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+        try:
+            reply = await self._client.request(method, url, content=content, headers=headers, timeout=timeout)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+            raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
+            # The upstream may have done the work: retry only what is idempotent.
+            raise TransientError(f"connection failed mid-call: {type(err).__name__}") from None
+        if reply.status_code in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(reply.headers.get("retry-after"))
+            raise TransientError(
+                f"HTTP {reply.status_code}", status=reply.status_code, retry_after=retry_after
+            )
+        return reply
+
+    async def stream(
+        self, method: str, path: str, *, params: list[tuple[str, str]] | None = None
+    ) -> AsyncIterator[bytes]:
+        """A streamed GET: retried until the first byte arrives, never after (bytes already left)."""
+        deadline = self.resilience.deadline()
+        url = self.url(path)
+        if params:
+            url += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+
+        async def open_stream() -> httpx.Response:
+            request = self._client.build_request(
+                method, url, timeout=self.resilience.attempt_timeout(deadline)
+            )
+            try:
+                reply = await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+                raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
+                raise TransientError(f"connection failed: {type(err).__name__}") from None
+            if reply.status_code in RETRYABLE_STATUSES:
+                await reply.aclose()
+                retry_after = parse_retry_after(reply.headers.get("retry-after"))
+                raise TransientError(
+                    f"HTTP {reply.status_code}", status=reply.status_code, retry_after=retry_after
+                )
+            if reply.status_code != 200:
+                await reply.aread()
+                _raise_for(self.backend, reply)
+            return reply
+
+        reply = await self.resilience.call(open_stream, idempotent=True, deadline=deadline)
+        try:
+            async for chunk in reply.aiter_raw():
+                yield chunk
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
+            raise ApiError(
+                f"Backend '{self.backend}' broke off the download: {type(err).__name__}",
+                "TEMPORARILY_UNAVAILABLE",
+            ) from None
+        finally:
+            await reply.aclose()
+
+    async def upload(self, method: str, path: str, chunks: AsyncIterable[bytes]) -> dict[str, Any]:
+        """A streamed upload, tried once: its bytes cannot be sent again."""
+        deadline = self.resilience.deadline()
+
+        async def attempt() -> httpx.Response:
+            reply = await self._send(
+                method,
+                self.url(path),
+                content=chunks,
+                headers={"content-type": "application/octet-stream"},
+                timeout=self.resilience.attempt_timeout(deadline),
+            )
+            if reply.status_code != 200:
+                _raise_for(self.backend, reply)
+            return reply
+
+        reply = await self.resilience.call(attempt, idempotent=False, deadline=deadline)
+        return _json_object(reply)
+
+    async def request_json(
+        self, method: str, path: str, *, params: list[tuple[str, str]] | None = None, idempotent: bool
+    ) -> dict[str, Any]:
+        """A JSON call outside the proto routes' message shapes (artifact listing and deletes)."""
+        deadline = self.resilience.deadline()
+
+        async def attempt() -> dict[str, Any]:
+            reply = await self._send(
+                method, self.url(path), params=params, timeout=self.resilience.attempt_timeout(deadline)
+            )
+            if reply.status_code != 200:
+                _raise_for(self.backend, reply)
+            return _json_object(reply)
+
+        return await self.resilience.call(attempt, idempotent=idempotent, deadline=deadline)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _json_object(reply: httpx.Response) -> dict[str, Any]:
+    if not reply.content:
+        return {}
+    try:
+        data = reply.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _decode(backend: str, reply: httpx.Response, message: M) -> M:
+    if reply.status_code != 200:
+        _raise_for(backend, reply)
+    try:
+        data = reply.json() if reply.content else {}
+    except ValueError:
+        raise ApiError(
+            f"Backend '{backend}' answered with a body that is not JSON", "INTERNAL_ERROR"
+        ) from None
+    try:
+        return dict_to_message(data, message, ignore_unknown_fields=True)
+    except ApiError as err:
+        raise ApiError(
+            f"Backend '{backend}' answered an unreadable response: {err.message}", "INTERNAL_ERROR"
+        ) from None
+
+
+def _raise_for(backend: str, reply: httpx.Response) -> None:
+    """An upstream error as the client should see it: MLflow's own code and message where given."""
+    try:
+        body = reply.json()
+    except ValueError:
+        body = None
+    code = body.get("error_code") if isinstance(body, dict) else None
+    status = reply.status_code
+    if status in (401, 403):
+        # The upstream refused flowport's own credentials: not the caller's to fix, and never
+        # UNAUTHENTICATED, which would make MLflow clients blame their own token.
+        detail = body.get("message") if isinstance(body, dict) else None
+        raise ApiError(
+            f"Backend '{backend}' refused the gateway's credentials (HTTP {status})"
+            + (f": {detail}" if detail else ""),
+            "PERMISSION_DENIED",
+        )
+    if isinstance(code, str) and code:
+        raise ApiError(str(body.get("message", "")), code)
+    if status == 404:
+        # MLflow clients fall back (v3 → v2 routes, other endpoints) only on ENDPOINT_NOT_FOUND.
+        raise ApiError(f"Backend '{backend}' does not serve {reply.request.url.path}", "ENDPOINT_NOT_FOUND")
+    raise ApiError(f"Backend '{backend}' answered HTTP {status}", "INTERNAL_ERROR")
