@@ -1,4 +1,5 @@
-"""Session-wide fixtures: real gateways on SQLite and on PostgreSQL."""
+"""Session-wide fixtures: real gateways on SQLite, on PostgreSQL and, for modules marked
+`remote_backends`, in front of remote MLflow servers."""
 
 from __future__ import annotations
 
@@ -6,21 +7,49 @@ import pytest
 
 from tests.fixtures.processes import fresh_postgres_database, run_gateway, run_remote_gateway
 
+LOCAL_BACKENDS = ["sqlite", "postgresql"]
+# The backend conformance suite (the stock client's whole workflow) runs on these too; modules
+# that test the local backend's own semantics (its stricter validation, its trace store) do not.
+REMOTE_BACKENDS = ["mlflow-remote", "sagemaker"]
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql", "mlflow-remote"])
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "gateway" in metafunc.fixturenames:
+        remote = metafunc.definition.get_closest_marker("remote_backends") is not None
+        metafunc.parametrize(
+            "gateway", LOCAL_BACKENDS + (REMOTE_BACKENDS if remote else []), indirect=True, scope="session"
+        )
+
+
+@pytest.fixture(scope="session")
 def gateway(request, tmp_path_factory):
-    """A real `flowport serve` subprocess: on SQLite, on a fresh PostgreSQL database, and in front of
-    a real `mlflow server` (the `mlflow` remote backend)."""
+    """A real `flowport serve` subprocess: on SQLite, on a fresh PostgreSQL database, in front of a
+    real `mlflow server` (the `mlflow` backend), or in front of one posing as SageMaker."""
     data_dir = tmp_path_factory.mktemp(f"gateway-{request.param}")
     if request.param == "sqlite":
         with run_gateway(data_dir) as gw:
+            yield gw
+    elif request.param == "postgresql":
+        with fresh_postgres_database() as url, run_gateway(data_dir, url) as gw:
             yield gw
     elif request.param == "mlflow-remote":
         with run_remote_gateway(data_dir) as gw:
             yield gw
     else:
-        with fresh_postgres_database() as url, run_gateway(data_dir, url) as gw:
+        from tests.fixtures.sagemaker import run_sagemaker_gateway
+
+        moto = request.getfixturevalue("moto")
+        with run_sagemaker_gateway(data_dir, moto) as gw:
             yield gw
+
+
+@pytest.fixture(scope="session")
+def moto():
+    """moto's S3 and STS on 127.0.0.1, in this process (see tests/fixtures/moto.py)."""
+    from tests.fixtures.moto import run_moto
+
+    with run_moto() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

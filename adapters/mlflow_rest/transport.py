@@ -83,6 +83,10 @@ class RestTransport:
             follow_redirects=False,
         )
 
+    def set_auth(self, auth: httpx.Auth) -> None:
+        """Install the signer once its credentials are known (they may need I/O to resolve)."""
+        self._client.auth = auth
+
     def url(self, path: str) -> str:
         return self.prefix + path
 

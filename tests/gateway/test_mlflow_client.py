@@ -1,12 +1,15 @@
-"""The stock `mlflow` client against a real `flowport serve`, on SQLite and on PostgreSQL.
+"""The stock `mlflow` client against a real `flowport serve`: the backend conformance suite.
 
-Each test uses its own experiment so the session-scoped gateway can be shared.
+It runs on the local backend (SQLite, PostgreSQL) and on every remote backend (a real
+`mlflow server` behind the `mlflow` backend, and behind the `sagemaker` one through a proxy
+that checks SigV4). Each test uses its own experiment so the session-scoped gateway can be shared.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pathlib
 import uuid
 
 import httpx
@@ -14,6 +17,8 @@ import mlflow
 import pytest
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException, RestException
+
+pytestmark = pytest.mark.remote_backends
 
 
 def _name(prefix: str) -> str:
@@ -210,8 +215,9 @@ def test_multipart_upload_through_the_proxy(client, tmp_path, monkeypatch, gatew
     """The client switches to multipart for large files where server-info says the backend's store
     supports it (local, S3), and uploads in one piece where it does not (a remote MLflow server's
     proxy); either way the bytes arrive."""
-    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 << 20))
-    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(1 << 20))
+    # 5 MiB parts: S3's smallest (MLflow's default is 10 MiB).
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(5 << 20))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 << 20))
     from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 
     completed = []
@@ -223,12 +229,12 @@ def test_multipart_upload_through_the_proxy(client, tmp_path, monkeypatch, gatew
 
     monkeypatch.setattr(HttpArtifactRepository, "complete_multipart_upload", spy)
     big = tmp_path / "parts.bin"
-    big.write_bytes(os.urandom((3 << 20) + 12345))
+    big.write_bytes(os.urandom((15 << 20) + 12345))
     mlflow.set_experiment(_name("mpu"))
     with mlflow.start_run() as run:
         mlflow.log_artifact(str(big), artifact_path="mpu")
-    stored = next(gateway.artifacts_dir.rglob(f"{run.info.run_id}/artifacts/mpu/parts.bin"))
-    assert stored.read_bytes() == big.read_bytes()
+    back = client.download_artifacts(run.info.run_id, "mpu/parts.bin", str(tmp_path / "back"))
+    assert pathlib.Path(back).read_bytes() == big.read_bytes()
     multipart = httpx.get(f"{gateway.url}/api/3.0/mlflow/server-info").json()["multipart_uploads_enabled"]
     assert multipart is (gateway.backend_kind != "mlflow")
     assert len(completed) == (1 if multipart else 0)  # create → 4 parts → complete, when advertised
