@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowport.adapters.backend import Backend, BackendConfigError
+from flowport.v1.errors import ApiError
 
 ENTRY_POINT_GROUP = "flowport.backends"
 # The extra that brings each built-in kind's dependencies.
@@ -33,7 +34,10 @@ def backend_class(kind: str) -> type[Backend]:
 
 
 def build_backend(name: str, kind: str, options: Mapping[str, Any], *, max_threads: int = 8) -> Backend:
-    return backend_class(kind).from_config(name, dict(options), max_threads=max_threads)
+    try:
+        return backend_class(kind).from_config(name, dict(options), max_threads=max_threads)
+    except ApiError as err:  # a value a backend's own parser refused (an ARN, a credential setting)
+        raise BackendConfigError(err.message) from None
 
 
 def take_options(

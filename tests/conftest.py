@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.processes import fresh_postgres_database, run_gateway, run_remote_gateway
+from tests.fixtures.processes import (
+    fresh_postgres_database,
+    run_gateway,
+    run_mlflow_server,
+    run_remote_gateway,
+)
 
 LOCAL_BACKENDS = ["sqlite", "postgresql"]
 # The backend conformance suite (the stock client's whole workflow) runs on these too; modules
@@ -50,6 +55,13 @@ def moto():
 
     with run_moto() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_upstream(tmp_path_factory):
+    """A stock `mlflow server` for adapter tests to put a proxy (and a backend) in front of."""
+    with run_mlflow_server(tmp_path_factory.mktemp("mlflow-upstream")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

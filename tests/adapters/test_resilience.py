@@ -14,6 +14,7 @@ from flowport.adapters.resilience import (
     RetryBudget,
     RetryPolicy,
     TransientError,
+    call_deadline,
     parse_retry_after,
 )
 from flowport.v1.errors import ApiError
@@ -163,3 +164,51 @@ def test_parse_retry_after():
     date = email.utils.formatdate(1_000_060, usegmt=True)
     assert parse_retry_after(date, now=1_000_000) == pytest.approx(60.0)
     assert parse_retry_after(email.utils.formatdate(1_000_000, usegmt=True), now=1_000_060) == 0.0
+
+
+def test_a_request_the_upstream_never_saw_is_retried_even_when_not_idempotent():
+    fake = FakeTime()
+    attempt, calls = _flaky([TransientError("refused", request_sent=False)])
+    assert _run(_resilience(fake).call(attempt, idempotent=False)) == "ok"
+    assert len(calls) == 2
+
+
+def test_running_out_of_deadline_is_deadline_exceeded():
+    fake = FakeTime()
+    calls = []
+
+    async def slow() -> str:  # each attempt times out after 5 s
+        calls.append(1)
+        fake.now += 5.0
+        raise TransientError("read timeout")
+
+    with pytest.raises(ApiError) as err:
+        _run(_resilience(fake, max_attempts=10).call(slow, idempotent=True, timeout=9.0))
+    assert err.value.error_code == "DEADLINE_EXCEEDED" and "upstream-a" in err.value.message
+    assert len(calls) == 2
+
+    # Giving up early because the next wait would not fit is the backend's failure, not the deadline's.
+    fake = FakeTime()
+    attempt, calls = _flaky([TransientError("503", status=503, retry_after=4.0) for _ in range(10)])
+    with pytest.raises(ApiError) as err:
+        _run(_resilience(fake, max_attempts=10).call(attempt, idempotent=True, timeout=9.0))
+    assert err.value.error_code == "TEMPORARILY_UNAVAILABLE" and len(calls) == 3
+
+
+def test_the_callers_deadline_comes_from_the_call_context():
+    fake = FakeTime()
+    resilience = _resilience(fake, call_timeout=60)
+    token = call_deadline.set(fake.now + 5.0)
+    try:
+        assert resilience.deadline() == fake.now + 5.0
+        assert resilience.attempt_timeout(resilience.deadline()) == 5.0
+    finally:
+        call_deadline.reset(token)
+    assert resilience.deadline() == fake.now + 60
+
+
+def test_policy_from_options_refuses_unknown_or_bad_settings():
+    assert RetryPolicy.from_options({"max_attempts": 2, "initial_backoff": 0.5}).max_attempts == 2
+    for bad in ({"max_attempt": 2}, {"max_backoff": 0}, {"max_attempts": 2.5}, {"call_timeout": "10"}):
+        with pytest.raises(ValueError):
+            RetryPolicy.from_options(bad)

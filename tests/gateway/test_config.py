@@ -1,0 +1,119 @@
+"""The configuration file: backends, workspaces, `${ENV}` secrets, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from flowport.adapters.registry import build_backend
+from flowport.gateway.config import ConfigError, load_config
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "flowport.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_valid_file_with_an_env_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("REMOTE_TOKEN", "s3cr3t")
+    config = load_config(
+        _write(
+            tmp_path,
+            """
+backends:
+  remote:
+    kind: mlflow
+    url: http://127.0.0.1:5001
+    auth: {type: bearer, token: "${REMOTE_TOKEN}"}
+workspaces:
+  default: remote
+""",
+        )
+    )
+    assert config.workspaces == {"default": "remote"}
+    assert config.backends["remote"].options["auth"]["token"] == "s3cr3t"
+
+
+def test_every_mistake_is_reported_at_once_without_secrets(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            _write(
+                tmp_path,
+                """
+backend: {}
+backends:
+  remote: {kind: mlflow, url: "http://x", auth: {type: bearer, token: "${NOT_SET_ANYWHERE}"}}
+  nameless: {url: "http://y"}
+workspaces:
+  default: remote
+  team-a: missing
+""",
+            )
+        )
+    lines = str(info.value).splitlines()
+    assert len(lines) == 4
+    assert any("unknown top-level key 'backend'" in line for line in lines)
+    assert any("NOT_SET_ANYWHERE is not set" in line for line in lines)
+    assert any("backends.nameless: needs a 'kind'" in line for line in lines)
+    assert any("workspaces.team-a: no backend named 'missing'" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "kind, options, message",
+    [
+        ("mlflow", {}, "missing url"),
+        ("mlflow", {"url": "http://x", "retries": 3}, "unknown retries"),
+        ("mlflow", {"url": "http://x", "auth": {"type": "digest"}}, "auth type must be"),
+        ("mlflow", {"url": "http://x", "retry": {"max_attempts": 0}}, "max_attempts must be a positive"),
+        ("sagemaker", {"arn": "arn:aws:s3:::bucket"}, "service"),
+        ("nope", {}, "unknown backend kind 'nope' (known kinds: local, mlflow, sagemaker)"),
+    ],
+)
+def test_bad_backend_options_name_the_problem(kind, options, message):
+    with pytest.raises(ValueError) as info:
+        build_backend("b", kind, options)
+    assert message in str(info.value)
+
+
+def test_serve_refuses_a_bad_file_with_exit_code_2(tmp_path):
+    path = _write(
+        tmp_path, "backends:\n  r: {kind: mlflow, url: 'http://127.0.0.1:1', auth: {type: basic}}\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowport.gateway.cli",
+            "serve",
+            "--config",
+            str(path),
+            "--grpc-port",
+            "0",
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "backends.r: basic auth takes exactly: type, username, password" in done.stderr
+    both = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowport.gateway.cli",
+            "serve",
+            "--config",
+            str(path),
+            "--backend-store-uri",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert both.returncode == 2 and "--config names the backends" in both.stderr
