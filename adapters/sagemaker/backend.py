@@ -8,6 +8,7 @@ plane, and artifacts straight to S3 with the same credentials.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, ClassVar
 
@@ -20,10 +21,17 @@ from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.adapters.sagemaker.arn import MlflowArn
-from flowport.adapters.sagemaker.control_plane import MlflowServerDescription, describe_server, ensure_serving
+from flowport.adapters.sagemaker.control_plane import (
+    MlflowServerDescription,
+    describe_server,
+    ensure_serving,
+    is_serving,
+)
 from flowport.adapters.sagemaker.credentials import AwsCredentials, aws_credentials
 from flowport.adapters.sagemaker.sigv4 import SigV4Auth
 from flowport.v1.errors import ApiError
+
+log = logging.getLogger("flowport.sagemaker")
 
 # How often a backend whose server is not serving asks the control plane again.
 STATUS_RECHECK_SECONDS = 30.0
@@ -46,6 +54,7 @@ _OPTIONS = _CREDENTIAL_OPTIONS | {
     "sts_endpoint_url",
     "artifact_store_uri",
     "retry",
+    "status_recheck_seconds",
 }
 
 
@@ -65,6 +74,7 @@ class SageMakerBackend(MlflowRestBackend):
         sts_endpoint_url: str | None = None,
         artifact_store_uri: str | None = None,
         retry: RetryPolicy | None = None,
+        status_recheck_seconds: float = STATUS_RECHECK_SECONDS,
         max_threads: int = 8,
     ) -> None:
         self.arn = MlflowArn.parse(arn)
@@ -84,6 +94,8 @@ class SageMakerBackend(MlflowRestBackend):
         self.aws: AwsCredentials | None = None
         self.description: MlflowServerDescription | None = None
         self._checked_at = 0.0
+        self._not_ready: ApiError | None = None
+        self.status_recheck_seconds = status_recheck_seconds
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> SageMakerBackend:
@@ -99,6 +111,7 @@ class SageMakerBackend(MlflowRestBackend):
             sts_endpoint_url=options.get("sts_endpoint_url"),
             artifact_store_uri=options.get("artifact_store_uri"),
             retry=RetryPolicy.from_options(options.get("retry")),
+            status_recheck_seconds=float(options.get("status_recheck_seconds", STATUS_RECHECK_SECONDS)),
             max_threads=max_threads,
         )
 
@@ -106,25 +119,38 @@ class SageMakerBackend(MlflowRestBackend):
         return f"{self.arn.arn} via {self.url}"
 
     async def start(self) -> None:
-        # Credentials may need STS (AssumeRole) and the description the control plane: both block.
-        self.aws = await self.run_blocking(
-            lambda: aws_credentials(
-                self.region, sts_endpoint_url=self._sts_endpoint_url, **self._credential_options
+        # A control plane or STS that is briefly unreachable must not stop the gateway: the
+        # backend answers with the reason until a later check succeeds.
+        try:
+            await self._become_ready()
+        except ApiError as err:
+            self._not_ready = err
+            log.warning("backend %s is not ready: %s", self.name, err.message)
+
+    async def _become_ready(self) -> None:
+        self._checked_at = time.monotonic()
+        if self.aws is None:
+            # Credentials may need STS (AssumeRole), the description the control plane: both block.
+            self.aws = await self.run_blocking(
+                lambda: aws_credentials(
+                    self.region, sts_endpoint_url=self._sts_endpoint_url, **self._credential_options
+                )
             )
-        )
-        self.transport.set_auth(SigV4Auth(self.aws.credentials, self.arn.signing_service, self.region))
+            self.transport.set_auth(SigV4Auth(self.aws.credentials, self.arn.signing_service, self.region))
         self.description = await self._describe()
-        root = self._artifact_store_uri or self.description.artifact_store_uri
-        if not root or not root.startswith("s3://"):
-            raise ApiError(
-                f"SageMaker {self.arn.arn} reports artifact store '{root}'; only s3:// roots are supported "
-                "(set artifact_store_uri in the backend's configuration to override)",
-                "INVALID_STATE",
+        if not isinstance(self._artifacts, S3ArtifactStore):
+            root = self._artifact_store_uri or self.description.artifact_store_uri
+            if not root or not root.startswith("s3://"):
+                raise ApiError(
+                    f"SageMaker {self.arn.arn} reports artifact store '{root}'; only s3:// roots are "
+                    "supported (set artifact_store_uri in the backend's configuration to override)",
+                    "INVALID_STATE",
+                )
+            self.uris = ArtifactUriMap(root)
+            self._artifacts = S3ArtifactStore(
+                root, session=self.aws.session, endpoint_url=self._s3_endpoint_url, region=self.region
             )
-        self.uris = ArtifactUriMap(root)
-        self._artifacts = S3ArtifactStore(
-            root, session=self.aws.session, endpoint_url=self._s3_endpoint_url, region=self.region
-        )
+        self._not_ready = None
 
     async def _describe(self) -> MlflowServerDescription:
         self._checked_at = time.monotonic()
@@ -134,6 +160,8 @@ class SageMakerBackend(MlflowRestBackend):
 
     @property
     def artifact_store(self) -> ArtifactStore:
+        if self._not_ready is not None:
+            raise self._not_ready
         return self._artifacts
 
     async def invoke(self, rpc: str, request: Message) -> Message:
@@ -141,12 +169,13 @@ class SageMakerBackend(MlflowRestBackend):
         return await super().invoke(rpc, request)
 
     async def _ensure_serving(self) -> None:
-        """A stopped server fails every call with the control plane's reason, re-checked now and then."""
-        assert self.description is not None, "start() must run first"
-        try:
-            ensure_serving(self.description)
-        except ApiError:
-            if time.monotonic() - self._checked_at < STATUS_RECHECK_SECONDS:
-                raise
-            self.description = await self._describe()
-            ensure_serving(self.description)
+        """Until the server serves, every call fails with the reason; it is checked again now and then."""
+        ready = self._not_ready is None and self.description is not None and is_serving(self.description)
+        if not ready and time.monotonic() - self._checked_at >= self.status_recheck_seconds:
+            try:
+                await self._become_ready()
+            except ApiError as err:
+                self._not_ready = err
+        if self._not_ready is not None:
+            raise self._not_ready
+        ensure_serving(self.description)
