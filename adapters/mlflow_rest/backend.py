@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from flowport.adapters.artifact_store import ArtifactStore
-from flowport.adapters.backend import Backend, Capability
+from flowport.adapters.backend import Backend, BackendConfigError, Capability
 from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.artifacts import MlflowArtifactsStore
@@ -75,7 +75,21 @@ class MlflowRestBackend(Backend):
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> MlflowRestBackend:
-        take_options(cls.kind, options, {"url"}, {"path_prefix", "auth", "headers", "retry", "verify_tls"})
+        take_options(
+            cls.kind,
+            options,
+            {"url"},
+            {
+                "path_prefix",
+                "auth",
+                "headers",
+                "retry",
+                "verify_tls",
+                "artifact_store_uri",
+                "s3_endpoint_url",
+            },
+        )
+        root = options.get("artifact_store_uri")
         return cls(
             name,
             url=options["url"],
@@ -84,6 +98,8 @@ class MlflowRestBackend(Backend):
             headers=options.get("headers"),
             retry=RetryPolicy.from_options(options.get("retry")),
             verify=options.get("verify_tls", True),
+            artifact_root=root or PROXIED_ARTIFACT_ROOT,
+            artifact_store=_direct_store(root, options.get("s3_endpoint_url")) if root else None,
             max_threads=max_threads,
         )
 
@@ -214,6 +230,19 @@ class MlflowRestBackend(Backend):
         await self._artifacts.close()
         await self.transport.close()
         await super().close()
+
+
+def _direct_store(root: str, s3_endpoint_url: str | None) -> ArtifactStore:
+    """The store under a server's own artifact root (one that does not proxy artifacts)."""
+    if not root.startswith("s3://"):
+        raise BackendConfigError(
+            f"artifact_store_uri must be an s3:// location (got '{root.split(':')[0]}:')"
+        )
+    try:
+        from flowport.adapters.artifacts.s3 import S3ArtifactStore
+    except ImportError:
+        raise BackendConfigError('an s3:// artifact store needs boto3: pip install "flowport[aws]"') from None
+    return S3ArtifactStore(root, endpoint_url=s3_endpoint_url)
 
 
 def redact_url(url: str) -> str:

@@ -10,9 +10,11 @@ import pytest
 
 from flowport.adapters.mlflow_rest.auth import auth_from_config
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
+from flowport.adapters.registry import build_backend
 from flowport.adapters.resilience import RetryPolicy
 from flowport.v1 import registry_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
+from tests.fixtures.processes import run_mlflow_server
 from tests.fixtures.upstream_proxy import BasicCheck, BearerCheck, Respond, UpstreamProxy
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, call_timeout=20)
@@ -162,3 +164,44 @@ def test_log_batch_within_limits_is_sent_whole(mlflow_upstream):
     with UpstreamProxy(mlflow_upstream) as proxy:
         _run(_with_backend(proxy.url, scenario))
     assert len(proxy.recorded("POST", r"/runs/log-batch$")) == 1
+
+
+def test_a_server_with_an_s3_root_gets_its_artifacts_straight_to_s3(tmp_path, moto, monkeypatch):
+    """A self-hosted server that does not proxy artifacts: the gateway writes to its S3 root itself,
+    and clients still see only `mlflow-artifacts:` locations."""
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket="self-hosted", CreateBucketConfiguration={"LocationConstraint": moto.region})
+    aws = {"AWS_ACCESS_KEY_ID": moto.access_key, "AWS_SECRET_ACCESS_KEY": moto.secret_key}
+    for key, value in {**aws, "AWS_DEFAULT_REGION": moto.region}.items():
+        monkeypatch.setenv(key, value)
+    server_args = ("--default-artifact-root", "s3://self-hosted/root", "--no-serve-artifacts")
+    with run_mlflow_server(
+        tmp_path, extra=server_args, env={"MLFLOW_S3_ENDPOINT_URL": moto.endpoint_url}
+    ) as url:
+        backend = build_backend(
+            "self-hosted",
+            "mlflow",
+            {"url": url, "artifact_store_uri": "s3://self-hosted/root", "s3_endpoint_url": moto.endpoint_url},
+        )
+
+        async def scenario():
+            await backend.start()
+            try:
+                exp = await backend.invoke("CreateExperiment", tracking_pb2.CreateExperiment(name="s3-root"))
+                run = (
+                    await backend.invoke("CreateRun", tracking_pb2.CreateRun(experiment_id=exp.experiment_id))
+                ).run
+                path = run.info.artifact_uri.removeprefix("mlflow-artifacts:/") + "/model.pkl"
+
+                async def body():
+                    yield b"pickled"
+
+                await backend.artifact_store.write(path, body())
+                return run
+            finally:
+                await backend.close()
+
+        run = _run(scenario())
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
+    key = f"root/{run.info.experiment_id}/{run.info.run_id}/artifacts/model.pkl"
+    assert s3.get_object(Bucket="self-hosted", Key=key)["Body"].read() == b"pickled"
