@@ -10,8 +10,10 @@ import posixpath
 import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator
 
+import httpx
+
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
-from flowport.adapters.mlflow_rest.transport import RestTransport
+from flowport.adapters.mlflow_rest.transport import RestTransport, read_json_object
 from flowport.v1.errors import ApiError, does_not_exist
 
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -30,7 +32,9 @@ class MlflowArtifactsStore(ArtifactStore):
     async def list(self, path: str) -> list[FileInfo]:
         path = normalize_artifact_path(path)
         params = [("path", path)] if path else None
-        data = await self._transport.request_json("GET", _ARTIFACTS, params=params, idempotent=True)
+        data = await read_json_object(
+            await self._transport.exchange("GET", _ARTIFACTS, params=params, idempotent=True)
+        )
         files = [
             FileInfo(
                 path=posixpath.join(path, f["path"]) if path else f["path"],
@@ -51,14 +55,24 @@ class MlflowArtifactsStore(ArtifactStore):
     async def read(self, path: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         url = self._file_url(path)
         try:
-            async for chunk in self._transport.stream("GET", url):
-                yield chunk
+            reply = await self._transport.exchange("GET", url, idempotent=True)
         except ApiError as err:
             # MLflow answers a missing file with 500 or a bare 404; the contract says does-not-exist.
             if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "ENDPOINT_NOT_FOUND", "INTERNAL_ERROR"):
                 if await self.stat(path) is None:
                     raise does_not_exist(f"No such artifact: '{normalize_artifact_path(path)}'") from None
             raise
+        # Retries end with the first byte: what has been sent to the client cannot be taken back.
+        try:
+            async for chunk in reply.aiter_raw(chunk_size):
+                yield chunk
+        except httpx.TransportError as err:
+            raise ApiError(
+                f"Backend '{self._transport.backend}' broke off the download: {type(err).__name__}",
+                "TEMPORARILY_UNAVAILABLE",
+            ) from None
+        finally:
+            await reply.aclose()
 
     async def write(self, path: str, chunks: AsyncIterable[bytes]) -> int:
         size = 0
@@ -69,10 +83,16 @@ class MlflowArtifactsStore(ArtifactStore):
                 size += len(chunk)
                 yield chunk
 
-        await self._transport.upload("PUT", self._file_url(path), counted())
+        headers = {"content-type": "application/octet-stream"}
+        reply = await self._transport.exchange(
+            "PUT", self._file_url(path), content=counted(), headers=headers, idempotent=False
+        )
+        await read_json_object(reply)
         return size
 
     async def delete(self, path: str) -> None:
         if await self.stat(path) is None:
             raise does_not_exist(f"No such artifact: '{normalize_artifact_path(path)}'")
-        await self._transport.request_json("DELETE", self._file_url(path), idempotent=True)
+        await read_json_object(
+            await self._transport.exchange("DELETE", self._file_url(path), idempotent=True)
+        )

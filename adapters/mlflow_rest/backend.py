@@ -215,7 +215,10 @@ class MlflowRestBackend(Backend):
         if request.run_id:
             headers["x-mlflow-run-id"] = request.run_id
         # Spans are keyed by trace and span id upstream: a re-sent export replaces, never duplicates.
-        await self.transport.post_bytes("/v1/traces", export.SerializeToString(), headers, idempotent=True)
+        reply = await self.transport.exchange(
+            "POST", "/v1/traces", content=export.SerializeToString(), headers=headers, idempotent=True
+        )
+        await reply.aclose()
         trace_ids = sorted(
             {
                 "tr-" + span.trace_id.hex()

@@ -8,9 +8,10 @@ credentials.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -100,38 +101,45 @@ class RestTransport:
     async def send_once(self, request: Message, deadline: float) -> Message:
         """One attempt of an MLflow RPC, no retries: raises TransientError or ApiError on failure."""
         rule = rule_for(request)
-        path = _path_of(rule, request)
         # Path fields travel in the body or query too, as MLflow's own client sends them.
-        content, params = None, None
         if rule.body:
-            content = json.dumps(message_to_dict(request)).encode()
+            content, params = json.dumps(message_to_dict(request)).encode(), None
         else:
-            params = message_to_query(request)
-        reply = await self._send(
-            rule.http_method,
-            self.url(path),
-            params=params,
-            content=content,
-            headers={"content-type": "application/json"} if content is not None else None,
-            timeout=self.resilience.attempt_timeout(deadline),
-        )
+            content, params = None, message_to_query(request)
+        headers = {"content-type": "application/json"} if content is not None else None
+        try:
+            # An answer must come within the attempt's share of the deadline, however it trickles in.
+            async with asyncio.timeout(self.resilience.attempt_timeout(deadline)):
+                reply = await self._send(
+                    rule.http_method, _path_of(rule, request), params, content, headers, deadline
+                )
+                await reply.aread()
+        except TimeoutError:
+            raise TransientError("no answer within the attempt's time") from None
         return _decode(self.backend, reply, GetMessageClass(rule.method.output_type)())
 
-    async def post_bytes(
-        self, path: str, body: bytes, headers: Mapping[str, str], *, idempotent: bool
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        params: list[tuple[str, str]] | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """A non-JSON POST (OTLP protobuf to `/v1/traces`), retried as `idempotent` allows."""
+        """A call outside the proto routes (artifact bytes, OTLP), retried as `idempotent` allows.
+
+        The answer's body is not read: stream it, then close it. Anything but 200 is raised as
+        the client should see it. A body given as a stream cannot be sent twice: such a call is
+        retried only when the upstream never received it.
+        """
         deadline = self.resilience.deadline()
 
         async def attempt() -> httpx.Response:
-            reply = await self._send(
-                "POST",
-                self.url(path),
-                content=body,
-                headers=headers,
-                timeout=self.resilience.attempt_timeout(deadline),
-            )
+            reply = await self._send(method, path, params, content, headers, deadline)
             if reply.status_code != 200:
+                await reply.aread()
                 _raise_for(self.backend, reply)
             return reply
 
@@ -140,119 +148,38 @@ class RestTransport:
     async def _send(
         self,
         method: str,
-        url: str,
-        *,
-        params: list[tuple[str, str]] | None = None,
-        content: bytes | AsyncIterable[bytes] | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float,
+        path: str,
+        params: list[tuple[str, str]] | None,
+        content: bytes | AsyncIterable[bytes] | None,
+        headers: Mapping[str, str] | None,
+        deadline: float,
     ) -> httpx.Response:
+        """One request, its body unread; transient failures become TransientError."""
+        url = self.url(path)
         if params:
             # Spaces as %20, not '+': what SigV4 canonicalizes and what every MLflow server reads.
-            url = url + "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+            url += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+        # httpx's timeout bounds each connect, read and write, so long transfers keep going.
+        request = self._client.build_request(
+            method, url, content=content, headers=headers, timeout=self.resilience.attempt_timeout(deadline)
+        )
         try:
-            reply = await self._client.request(method, url, content=content, headers=headers, timeout=timeout)
+            reply = await self._client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
             raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
             # The upstream may have done the work: retry only what is idempotent.
             raise TransientError(f"connection failed mid-call: {type(err).__name__}") from None
         if reply.status_code in RETRYABLE_STATUSES:
+            await reply.aclose()
             retry_after = parse_retry_after(reply.headers.get("retry-after"))
             raise TransientError(
                 f"HTTP {reply.status_code}", status=reply.status_code, retry_after=retry_after
             )
         return reply
 
-    async def stream(
-        self, method: str, path: str, *, params: list[tuple[str, str]] | None = None
-    ) -> AsyncIterator[bytes]:
-        """A streamed GET: retried until the first byte arrives, never after (bytes already left)."""
-        deadline = self.resilience.deadline()
-        url = self.url(path)
-        if params:
-            url += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
-
-        async def open_stream() -> httpx.Response:
-            request = self._client.build_request(
-                method, url, timeout=self.resilience.attempt_timeout(deadline)
-            )
-            try:
-                reply = await self._client.send(request, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
-                raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
-                raise TransientError(f"connection failed: {type(err).__name__}") from None
-            if reply.status_code in RETRYABLE_STATUSES:
-                await reply.aclose()
-                retry_after = parse_retry_after(reply.headers.get("retry-after"))
-                raise TransientError(
-                    f"HTTP {reply.status_code}", status=reply.status_code, retry_after=retry_after
-                )
-            if reply.status_code != 200:
-                await reply.aread()
-                _raise_for(self.backend, reply)
-            return reply
-
-        reply = await self.resilience.call(open_stream, idempotent=True, deadline=deadline)
-        try:
-            async for chunk in reply.aiter_raw():
-                yield chunk
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
-            raise ApiError(
-                f"Backend '{self.backend}' broke off the download: {type(err).__name__}",
-                "TEMPORARILY_UNAVAILABLE",
-            ) from None
-        finally:
-            await reply.aclose()
-
-    async def upload(self, method: str, path: str, chunks: AsyncIterable[bytes]) -> dict[str, Any]:
-        """A streamed upload, tried once: its bytes cannot be sent again."""
-        deadline = self.resilience.deadline()
-
-        async def attempt() -> httpx.Response:
-            reply = await self._send(
-                method,
-                self.url(path),
-                content=chunks,
-                headers={"content-type": "application/octet-stream"},
-                timeout=self.resilience.attempt_timeout(deadline),
-            )
-            if reply.status_code != 200:
-                _raise_for(self.backend, reply)
-            return reply
-
-        reply = await self.resilience.call(attempt, idempotent=False, deadline=deadline)
-        return _json_object(reply)
-
-    async def request_json(
-        self, method: str, path: str, *, params: list[tuple[str, str]] | None = None, idempotent: bool
-    ) -> dict[str, Any]:
-        """A JSON call outside the proto routes' message shapes (artifact listing and deletes)."""
-        deadline = self.resilience.deadline()
-
-        async def attempt() -> dict[str, Any]:
-            reply = await self._send(
-                method, self.url(path), params=params, timeout=self.resilience.attempt_timeout(deadline)
-            )
-            if reply.status_code != 200:
-                _raise_for(self.backend, reply)
-            return _json_object(reply)
-
-        return await self.resilience.call(attempt, idempotent=idempotent, deadline=deadline)
-
     async def close(self) -> None:
         await self._client.aclose()
-
-
-def _json_object(reply: httpx.Response) -> dict[str, Any]:
-    if not reply.content:
-        return {}
-    try:
-        data = reply.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _decode(backend: str, reply: httpx.Response, message: M) -> M:
@@ -295,3 +222,16 @@ def _raise_for(backend: str, reply: httpx.Response) -> None:
         # MLflow clients fall back (v3 → v2 routes, other endpoints) only on ENDPOINT_NOT_FOUND.
         raise ApiError(f"Backend '{backend}' does not serve {reply.request.url.path}", "ENDPOINT_NOT_FOUND")
     raise ApiError(f"Backend '{backend}' answered HTTP {status}", "INTERNAL_ERROR")
+
+
+async def read_json_object(reply: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object ({} for an empty or non-object body); closes the answer."""
+    try:
+        body = await reply.aread()
+    finally:
+        await reply.aclose()
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
