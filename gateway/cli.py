@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report only problems
+    # One INFO line per upstream request would drown the log (and URLs may carry presigned queries).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.config and (args.backend_store_uri or args.artifacts_destination):
         print(
             "flowport: --config names the backends; drop --backend-store-uri and --artifacts-destination "
