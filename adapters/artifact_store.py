@@ -151,17 +151,34 @@ class ArtifactStore(abc.ABC):
         raise self._no_multipart()
 
     # Presigned URLs are optional too: a store that cannot mint them makes the door move the bytes.
+    # Whether a client may be handed one at all is its backend's decision (`Backend.presigned_urls`).
+
+    @property
+    def supports_presigned_urls(self) -> bool:
+        return type(self).presigned_url is not ArtifactStore.presigned_url
+
+    @property
+    def supports_presigned_parts(self) -> bool:
+        return type(self).presigned_part_url is not ArtifactStore.presigned_part_url
 
     async def presigned_url(self, path: str, method: str, expires_in: int) -> str:
         """A URL that lets its holder GET or PUT the file at `path` for `expires_in` seconds."""
-        raise ApiError(
-            f"Presigned URLs are not supported by the {type(self).__name__} artifact store",
-            "NOT_IMPLEMENTED",
-        )
+        raise self._no_presigning()
+
+    async def presigned_part_url(self, path: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        """A URL that lets its holder PUT part `part_number` of an upload from `create_multipart_upload`
+        for `expires_in` seconds; the response's ETag header is the part's etag for completing it."""
+        raise self._no_presigning()
 
     async def close(self) -> None:
         """Release clients and connections; the store is not used afterwards."""
         return None  # stores without connections have nothing to release
+
+    def _no_presigning(self) -> ApiError:
+        return ApiError(
+            f"Presigned URLs are not supported by the {type(self).__name__} artifact store",
+            "NOT_IMPLEMENTED",
+        )
 
     def _no_multipart(self) -> ApiError:
         return ApiError(

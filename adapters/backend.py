@@ -44,11 +44,26 @@ def handler_name(rpc: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", rpc).lower()
 
 
+# How long presigned URLs live unless a backend's configuration says otherwise. Downloads: MLflow's
+# MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS default (its client asks again for a chunk that fails).
+# Upload parts: botocore's default, which MLflow's S3 repository uses; its client cannot renew a part
+# URL, and the last parts of a large upload start long after the first.
+PRESIGNED_DOWNLOAD_TTL_SECONDS = 300
+PRESIGNED_UPLOAD_TTL_SECONDS = 3600
+
+
 class Backend:
     """Base of every backend. Subclasses set `kind` and `capabilities` and define handlers."""
 
     kind: ClassVar[str] = "abstract"
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    # Whether this backend's clients may get presigned URLs to its artifact store, so that artifact
+    # bytes skip the gateway (used only where the store can mint them). Off unless configured:
+    # clients may not be able to reach the bucket, and off keeps every byte behind the gateway.
+    presigned_urls: bool = False
+    presigned_url_ttl_seconds: int = PRESIGNED_DOWNLOAD_TTL_SECONDS
+    presigned_upload_ttl_seconds: int = PRESIGNED_UPLOAD_TTL_SECONDS
 
     def __init__(self, name: str, *, max_threads: int = 8) -> None:
         self.name = name

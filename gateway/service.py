@@ -47,7 +47,7 @@ class GatewayService:
         backend = self.backend_for(workspace)
         proxy = self._proxies.get(backend.name)
         if proxy is None:
-            proxy = self._proxies[backend.name] = ArtifactProxy(backend.artifact_store)
+            proxy = self._proxies[backend.name] = ArtifactProxy.for_backend(backend)
         return proxy
 
     async def call(self, call: Call, service: str = "") -> Message:

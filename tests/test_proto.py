@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.descriptor import Descriptor
 from mlflow.protos import databricks_pb2, mlflow_artifacts_pb2, model_registry_pb2, service_pb2
 
-from flowport.v1 import http_rules, registry_pb2, tracking_pb2
+from flowport.v1 import artifacts_pb2, http_rules, registry_pb2, tracking_pb2
 
 # flowport's additions, which MLflow lacks (decision 1 in DESIGN.md): whole RPCs, and fields
 # numbered from 1000 in MLflow's messages (e.g. GetLoggedModel.allow_deleted, a query flag in MLflow).
@@ -94,10 +94,29 @@ def test_artifact_routes_match_mlflow():
     ours = {(r.http_method, r.template) for r in http_rules.all_rules()}
     for m in mlflow_artifacts_pb2.DESCRIPTOR.services_by_name["MlflowArtifactsService"].methods:
         for e in m.GetOptions().Extensions[databricks_pb2.rpc].endpoints:
-            if "presigned" in e.path:
-                continue  # presigned downloads are not served yet
             template = e.path.replace("<path:artifact_path>", "{artifact_path=**}")
             assert (e.method, f"/api/2.0{template}") in ours
+
+
+def _mlflow_artifact_methods():
+    return mlflow_artifacts_pb2.DESCRIPTOR.services_by_name["MlflowArtifactsService"].methods
+
+
+@pytest.mark.parametrize("rpc", [m.name for m in _mlflow_artifact_methods()])
+def test_artifact_messages_match_mlflow(rpc):
+    """MLflow carries the artifact path in the URL only; our messages hold it in the field the
+    path binds (so gRPC has it too). Every other field matches MLflow's."""
+    theirs = next(m for m in _mlflow_artifact_methods() if m.name == rpc)
+    ours = artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactsService"].methods_by_name[
+        rpc[0].upper() + rpc[1:]
+    ]
+    assert ours.input_type.name == theirs.input_type.name
+    if ours.server_streaming or ours.client_streaming:
+        return  # bytes: raw over HTTP, a stream of chunks over gRPC
+    bound = {f for r in http_rules.all_rules() if r.method is ours for f in r.path_fields}
+    shape = {k: v for k, v in _shape(ours.input_type).items() if k not in bound}
+    assert shape == _shape(theirs.input_type)
+    assert _shape(ours.output_type) == _shape(theirs.output_type)
 
 
 def test_every_rpc_has_an_http_rule():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import posixpath
 import re
 import tempfile
 import urllib.parse
@@ -418,17 +419,30 @@ class S3ArtifactStore(ArtifactStore):
         operation = {"GET": "get_object", "PUT": "put_object"}.get(str(method).upper())
         if operation is None:
             raise invalid_parameter(f"Presigned URLs are for GET or PUT, not {method!r}")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-            raise invalid_parameter(f"expires_in must be an integer, got {expires_in!r}")
-        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-            raise invalid_parameter(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
+        _check_expiry(expires_in)
+        params = {"Bucket": self.bucket, "Key": self._key(rel)}
+        if operation == "get_object":
+            # A browser opening the URL saves the file rather than rendering it (HTML, SVG) on the
+            # bucket's origin, as MLflow's S3 repository does; the override is part of the signature.
+            params["ResponseContentDisposition"] = _attachment(posixpath.basename(rel))
+        return await self._presign(rel, operation, params, expires_in)
+
+    async def presigned_part_url(self, path: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        rel = self._rel(path)
+        if not rel:
+            raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
+        num_parts, s3_id = _parse_upload_id(upload_id)
+        _check_count("part_number", part_number, num_parts)
+        _check_expiry(expires_in)
+        # Signing does not ask S3 whether the upload exists: a PUT to an aborted one fails with NoSuchUpload.
+        params = {"Bucket": self.bucket, "Key": self._key(rel), "UploadId": s3_id, "PartNumber": part_number}
+        return await self._presign(rel, "upload_part", params, expires_in)
+
+    async def _presign(self, rel: str, operation: str, params: dict[str, Any], expires_in: int) -> str:
         with self._errors(rel):
             # In a thread: signing may first refresh assumed-role credentials over the network.
             return await self._call(
-                self._client.generate_presigned_url,
-                operation,
-                Params={"Bucket": self.bucket, "Key": self._key(rel)},
-                ExpiresIn=expires_in,
+                self._client.generate_presigned_url, operation, Params=params, ExpiresIn=expires_in
             )
 
     # --- multipart upload ------------------------------------------------------------------
@@ -561,6 +575,22 @@ def _plain_name(name: str) -> bool:
 def _check_count(name: str, value: object, highest: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
         raise invalid_parameter(f"{name} must be between 1 and {highest}, got {value!r}")
+
+
+def _check_expiry(expires_in: object) -> None:
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+        raise invalid_parameter(f"expires_in must be an integer, got {expires_in!r}")
+    if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
+        raise invalid_parameter(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
+
+
+def _attachment(filename: str) -> str:
+    """An RFC 6266 `attachment` Content-Disposition; names that are not plain printable ASCII go
+    percent-encoded (RFC 5987), so no control character reaches a header."""
+    if not filename.isascii() or not filename.isprintable():
+        return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}"
+    escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+    return f'attachment; filename="{escaped}"'
 
 
 def _parse_upload_id(upload_id: str) -> tuple[int, str]:

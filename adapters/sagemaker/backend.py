@@ -15,7 +15,12 @@ from typing import Any, ClassVar
 from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore
-from flowport.adapters.artifacts.s3 import S3ArtifactStore
+from flowport.adapters.artifacts.s3 import MAX_PRESIGN_SECONDS, S3ArtifactStore
+from flowport.adapters.backend import (
+    PRESIGNED_DOWNLOAD_TTL_SECONDS,
+    PRESIGNED_UPLOAD_TTL_SECONDS,
+    BackendConfigError,
+)
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
 from flowport.adapters.registry import take_options
@@ -56,6 +61,8 @@ _OPTIONS = _CREDENTIAL_OPTIONS | {
     "retry",
     "status_recheck_seconds",
 }
+# Whether clients may skip the gateway for artifact bytes, and for how long the URLs they get are valid.
+_PRESIGNED_OPTIONS = {"presigned_urls", "presigned_url_ttl_seconds", "presigned_upload_ttl_seconds"}
 
 
 class SageMakerBackend(MlflowRestBackend):
@@ -75,9 +82,19 @@ class SageMakerBackend(MlflowRestBackend):
         artifact_store_uri: str | None = None,
         retry: RetryPolicy | None = None,
         status_recheck_seconds: float = STATUS_RECHECK_SECONDS,
+        presigned_urls: bool = False,
+        presigned_url_ttl_seconds: int = PRESIGNED_DOWNLOAD_TTL_SECONDS,
+        presigned_upload_ttl_seconds: int = PRESIGNED_UPLOAD_TTL_SECONDS,
         max_threads: int = 8,
     ) -> None:
         self.arn = MlflowArn.parse(arn)
+        # Clients then read and write S3 directly: they need a route to the bucket (and CORS rules,
+        # for browsers), and the bucket's policy, not the gateway, is what guards those bytes.
+        self.presigned_urls = _flag("presigned_urls", presigned_urls)
+        self.presigned_url_ttl_seconds = _seconds("presigned_url_ttl_seconds", presigned_url_ttl_seconds)
+        self.presigned_upload_ttl_seconds = _seconds(
+            "presigned_upload_ttl_seconds", presigned_upload_ttl_seconds
+        )
         self.region = region or self.arn.region
         super().__init__(
             name,
@@ -99,7 +116,7 @@ class SageMakerBackend(MlflowRestBackend):
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> SageMakerBackend:
-        take_options(cls.kind, options, {"arn"}, _OPTIONS)
+        take_options(cls.kind, options, {"arn"}, _OPTIONS | _PRESIGNED_OPTIONS)
         return cls(
             name,
             arn=options["arn"],
@@ -112,6 +129,7 @@ class SageMakerBackend(MlflowRestBackend):
             artifact_store_uri=options.get("artifact_store_uri"),
             retry=RetryPolicy.from_options(options.get("retry")),
             status_recheck_seconds=float(options.get("status_recheck_seconds", STATUS_RECHECK_SECONDS)),
+            **{k: v for k, v in options.items() if k in _PRESIGNED_OPTIONS},
             max_threads=max_threads,
         )
 
@@ -179,3 +197,23 @@ class SageMakerBackend(MlflowRestBackend):
         if self._not_ready is not None:
             raise self._not_ready
         ensure_serving(self.description)
+
+
+def _flag(name: str, value: object) -> bool:
+    # "true"/"false" as text too: a value put in through ${ENV_VAR} arrives as a string.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise BackendConfigError(f"sagemaker backend option {name} must be true or false, got {value!r}")
+
+
+def _seconds(name: str, value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PRESIGN_SECONDS:
+        raise BackendConfigError(
+            f"sagemaker backend option {name} must be a whole number of seconds from 1 to "
+            f"{MAX_PRESIGN_SECONDS} (S3's limit for presigned URLs), got {value!r}"
+        )
+    return value

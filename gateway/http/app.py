@@ -200,14 +200,15 @@ class HttpDoor:
             await _send_bytes(send, 200, b"", otlp.PROTOBUF.encode())
 
     def _server_info(self, workspace: str) -> dict[str, Any]:
-        # The client uploads in parts only when told it may, and does not fall back if that fails.
-        multipart = self.service.backend_for(workspace).artifact_store.supports_multipart
+        # The client uploads in parts only when told it may, and does not fall back if that fails;
+        # told downloads are "multipart", it fetches every file through a presigned URL instead.
+        artifacts = self.service.artifacts_for(workspace)
         return {
             "store_type": "SqlStore",
             "workspaces_enabled": False,
             "trace_archival_enabled": False,
-            "multipart_uploads_enabled": multipart,
-            "multipart_downloads_enabled": False,
+            "multipart_uploads_enabled": artifacts.store.supports_multipart,
+            "multipart_downloads_enabled": artifacts.presigned_downloads,
             "presigned_upload_run_id_supported": False,
             "presigned_upload_model_id_supported": False,
             "features_enabled": {"gateway": False},

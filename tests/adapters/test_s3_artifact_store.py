@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 
@@ -363,6 +364,13 @@ def test_presigned_get_and_put_work_with_plain_http(store, s3):
     response = httpx.get(get_url)
     assert response.status_code == 200
     assert response.content == data
+    # A browser given the URL saves the file instead of rendering it on the bucket's origin: S3 sends
+    # the signed response-content-disposition back as the header (moto ignores it, so the URL is checked).
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(get_url).query)
+    assert query["response-content-disposition"] == ['attachment; filename="model.bin"']
+    # The client's parallel ranged GETs (MLflow's multipart download) work on the same URL.
+    ranged = httpx.get(get_url, headers={"Range": "bytes=1000-1999"})
+    assert ranged.status_code == 206 and ranged.content == data[1000:2000]
 
     put_url = run(store.presigned_url("shared/upload.txt", "put", 60))
     response = httpx.put(put_url, content=b"uploaded by the client itself")
@@ -371,6 +379,59 @@ def test_presigned_get_and_put_work_with_plain_http(store, s3):
     # The URL names the key under the store's prefix, never anything beside it.
     key = f"{store.prefix}/shared/upload.txt" if store.prefix else "shared/upload.txt"
     assert object_bytes(s3, store.bucket, key) == b"uploaded by the client itself"
+
+
+def test_presigned_part_urls_take_plain_http_puts(store, s3):
+    """What MLflow's client does with an S3 multipart upload: PUT each part to its presigned URL,
+    collect the ETag headers, then ask for the upload to be completed with them."""
+    rng = random.Random(21)
+    parts = {1: rng.randbytes(PART), 2: rng.randbytes(PART + 7), 3: rng.randbytes(1234)}
+
+    async def scenario():
+        upload_id = await store.create_multipart_upload("models/big.bin", 3)
+        urls = {n: await store.presigned_part_url("models/big.bin", upload_id, n, 600) for n in parts}
+        assert all("X-Amz-Signature=" in url and "X-Amz-Expires=600" in url for url in urls.values())
+        assert not any(SECRET_KEY in url or upload_id in url for url in urls.values())  # S3's id only
+        etags = {}
+        for n in (3, 1, 2):  # parts arrive in any order
+            response = await asyncio.to_thread(httpx.put, urls[n], content=parts[n])
+            assert response.status_code == 200, response.text
+            etags[n] = response.headers["etag"]
+        assert {n: e.strip('"') for n, e in etags.items()} == {n: md5(b) for n, b in parts.items()}
+        await store.complete_multipart_upload("models/big.bin", upload_id, sorted(etags.items()))
+        return await read_all(store, "models/big.bin")
+
+    expected = parts[1] + parts[2] + parts[3]
+    assert run(scenario()) == expected
+    key = f"{store.prefix}/models/big.bin" if store.prefix else "models/big.bin"
+    assert object_bytes(s3, store.bucket, key) == expected
+    assert pending(s3, store.bucket) == []
+
+
+def test_presigned_part_url_arguments(root_store, s3, bucket):
+    async def scenario():
+        upload_id = await root_store.create_multipart_upload("f", 2)
+        _, _, s3_id = upload_id.partition(".")
+        for args in [
+            ("f", upload_id, 0, 60),
+            ("f", upload_id, 3, 60),  # the upload was announced with two parts
+            ("f", upload_id, True, 60),
+            ("f", upload_id, "1", 60),
+            ("f", s3_id, 1, 60),  # S3's id without our part count
+            ("f", "2.a\nb", 1, 60),
+            ("f", upload_id, 1, 0),
+            ("f", upload_id, 1, 7 * 24 * 3600 + 1),
+            ("f", upload_id, 1, "60"),
+            ("", upload_id, 1, 60),
+            *((path, upload_id, 1, 60) for path in TRAVERSAL_PATHS),
+        ]:
+            with pytest.raises(ApiError) as excinfo:
+                await root_store.presigned_part_url(*args)
+            assert error_code(excinfo) == "INVALID_PARAMETER_VALUE", args
+        await root_store.abort_multipart_upload("f", upload_id)
+
+    run(scenario())
+    assert pending(s3, bucket) == []
 
 
 def test_presigned_url_arguments(root_store):

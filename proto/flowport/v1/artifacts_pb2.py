@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66lowport/v1/artifacts.proto\x12\x15\x66lowport.v1.artifacts\x1a\x1cgoogle/api/annotations.proto\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\"\x1d\n\rArtifactChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\")\n\x10\x44ownloadArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\"A\n\x0eUploadArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x1a\n\n\x08Response\"Y\n\rListArtifacts\x12\x0c\n\x04path\x18\x01 \x01(\t\x1a:\n\x08Response\x12.\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1f.flowport.v1.artifacts.FileInfo\"3\n\x0e\x44\x65leteArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x1a\n\n\x08Response\"\xbd\x01\n\x19MultipartUploadCredential\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\x03\x12N\n\x07headers\x18\x03 \x03(\x0b\x32=.flowport.v1.artifacts.MultipartUploadCredential.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x13MultipartUploadPart\x12\x13\n\x0bpart_number\x18\x01 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\"\xb5\x01\n\x15\x43reateMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tnum_parts\x18\x02 \x01(\x03\x12\x15\n\rartifact_path\x18\x03 \x01(\t\x1a\x64\n\x08Response\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x45\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32\x30.flowport.v1.artifacts.MultipartUploadCredential\"|\n\x13UploadMultipartPart\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x13\n\x0bpart_number\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x1a\x18\n\x08Response\x12\x0c\n\x04\x65tag\x18\x01 \x01(\t\"\x98\x01\n\x17\x43ompleteMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x39\n\x05parts\x18\x03 \x03(\x0b\x32*.flowport.v1.artifacts.MultipartUploadPart\x12\x15\n\rartifact_path\x18\x04 \x01(\t\x1a\n\n\x08Response\"Z\n\x14\x41\x62ortMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x15\n\rartifact_path\x18\x03 \x01(\t\x1a\n\n\x08Response2\xcf\x0b\n\x10\x41rtifactsService\x12\xa3\x01\n\x10\x44ownloadArtifact\x12\'.flowport.v1.artifacts.DownloadArtifact\x1a$.flowport.v1.artifacts.ArtifactChunk\">\x82\xd3\xe4\x93\x02\x38\x12\x36/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}0\x01\x12\xaf\x01\n\x0eUploadArtifact\x12%.flowport.v1.artifacts.UploadArtifact\x1a..flowport.v1.artifacts.UploadArtifact.Response\"D\x82\xd3\xe4\x93\x02>\x1a\x36/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}:\x04\x64\x61ta(\x01\x12\x91\x01\n\rListArtifacts\x12$.flowport.v1.artifacts.ListArtifacts\x1a-.flowport.v1.artifacts.ListArtifacts.Response\"+\x82\xd3\xe4\x93\x02%\x12#/api/2.0/mlflow-artifacts/artifacts\x12\xa7\x01\n\x0e\x44\x65leteArtifact\x12%.flowport.v1.artifacts.DeleteArtifact\x1a..flowport.v1.artifacts.DeleteArtifact.Response\">\x82\xd3\xe4\x93\x02\x38*6/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}\x12\xc0\x01\n\x15\x43reateMultipartUpload\x12,.flowport.v1.artifacts.CreateMultipartUpload\x1a\x35.flowport.v1.artifacts.CreateMultipartUpload.Response\"B\x82\xd3\xe4\x93\x02<\"7/api/2.0/mlflow-artifacts/mpu/create/{artifact_path=**}:\x01*\x12\xd7\x01\n\x13UploadMultipartPart\x12*.flowport.v1.artifacts.UploadMultipartPart\x1a\x33.flowport.v1.artifacts.UploadMultipartPart.Response\"]\x82\xd3\xe4\x93\x02W\x1aO/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{part_number}/{artifact_path=**}:\x04\x64\x61ta(\x01\x12\xc8\x01\n\x17\x43ompleteMultipartUpload\x12..flowport.v1.artifacts.CompleteMultipartUpload\x1a\x37.flowport.v1.artifacts.CompleteMultipartUpload.Response\"D\x82\xd3\xe4\x93\x02>\"9/api/2.0/mlflow-artifacts/mpu/complete/{artifact_path=**}:\x01*\x12\xbc\x01\n\x14\x41\x62ortMultipartUpload\x12+.flowport.v1.artifacts.AbortMultipartUpload\x1a\x34.flowport.v1.artifacts.AbortMultipartUpload.Response\"A\x82\xd3\xe4\x93\x02;\"6/api/2.0/mlflow-artifacts/mpu/abort/{artifact_path=**}:\x01*')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66lowport/v1/artifacts.proto\x12\x15\x66lowport.v1.artifacts\x1a\x1cgoogle/api/annotations.proto\";\n\x08\x46ileInfo\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06is_dir\x18\x02 \x01(\x08\x12\x11\n\tfile_size\x18\x03 \x01(\x03\"\x1d\n\rArtifactChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\")\n\x10\x44ownloadArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\"A\n\x0eUploadArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x1a\n\n\x08Response\"Y\n\rListArtifacts\x12\x0c\n\x04path\x18\x01 \x01(\t\x1a:\n\x08Response\x12.\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1f.flowport.v1.artifacts.FileInfo\"3\n\x0e\x44\x65leteArtifact\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x1a\n\n\x08Response\"\xe4\x01\n\x17GetPresignedDownloadUrl\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x1a\xb1\x01\n\x08Response\x12\x0b\n\x03url\x18\x01 \x01(\t\x12U\n\x07headers\x18\x02 \x03(\x0b\x32\x44.flowport.v1.artifacts.GetPresignedDownloadUrl.Response.HeadersEntry\x12\x11\n\tfile_size\x18\x03 \x01(\x03\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbd\x01\n\x19MultipartUploadCredential\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x0bpart_number\x18\x02 \x01(\x03\x12N\n\x07headers\x18\x03 \x03(\x0b\x32=.flowport.v1.artifacts.MultipartUploadCredential.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x13MultipartUploadPart\x12\x13\n\x0bpart_number\x18\x01 \x01(\x03\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\"\xb5\x01\n\x15\x43reateMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tnum_parts\x18\x02 \x01(\x03\x12\x15\n\rartifact_path\x18\x03 \x01(\t\x1a\x64\n\x08Response\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12\x45\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32\x30.flowport.v1.artifacts.MultipartUploadCredential\"|\n\x13UploadMultipartPart\x12\x15\n\rartifact_path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x13\n\x0bpart_number\x18\x03 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x1a\x18\n\x08Response\x12\x0c\n\x04\x65tag\x18\x01 \x01(\t\"\x98\x01\n\x17\x43ompleteMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x39\n\x05parts\x18\x03 \x03(\x0b\x32*.flowport.v1.artifacts.MultipartUploadPart\x12\x15\n\rartifact_path\x18\x04 \x01(\t\x1a\n\n\x08Response\"Z\n\x14\x41\x62ortMultipartUpload\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\tupload_id\x18\x02 \x01(\t\x12\x15\n\rartifact_path\x18\x03 \x01(\t\x1a\n\n\x08Response2\x94\r\n\x10\x41rtifactsService\x12\xa3\x01\n\x10\x44ownloadArtifact\x12\'.flowport.v1.artifacts.DownloadArtifact\x1a$.flowport.v1.artifacts.ArtifactChunk\">\x82\xd3\xe4\x93\x02\x38\x12\x36/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}0\x01\x12\xaf\x01\n\x0eUploadArtifact\x12%.flowport.v1.artifacts.UploadArtifact\x1a..flowport.v1.artifacts.UploadArtifact.Response\"D\x82\xd3\xe4\x93\x02>\x1a\x36/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}:\x04\x64\x61ta(\x01\x12\x91\x01\n\rListArtifacts\x12$.flowport.v1.artifacts.ListArtifacts\x1a-.flowport.v1.artifacts.ListArtifacts.Response\"+\x82\xd3\xe4\x93\x02%\x12#/api/2.0/mlflow-artifacts/artifacts\x12\xa7\x01\n\x0e\x44\x65leteArtifact\x12%.flowport.v1.artifacts.DeleteArtifact\x1a..flowport.v1.artifacts.DeleteArtifact.Response\">\x82\xd3\xe4\x93\x02\x38*6/api/2.0/mlflow-artifacts/artifacts/{artifact_path=**}\x12\xc0\x01\n\x15\x43reateMultipartUpload\x12,.flowport.v1.artifacts.CreateMultipartUpload\x1a\x35.flowport.v1.artifacts.CreateMultipartUpload.Response\"B\x82\xd3\xe4\x93\x02<\"7/api/2.0/mlflow-artifacts/mpu/create/{artifact_path=**}:\x01*\x12\xd7\x01\n\x13UploadMultipartPart\x12*.flowport.v1.artifacts.UploadMultipartPart\x1a\x33.flowport.v1.artifacts.UploadMultipartPart.Response\"]\x82\xd3\xe4\x93\x02W\x1aO/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{part_number}/{artifact_path=**}:\x04\x64\x61ta(\x01\x12\xc8\x01\n\x17\x43ompleteMultipartUpload\x12..flowport.v1.artifacts.CompleteMultipartUpload\x1a\x37.flowport.v1.artifacts.CompleteMultipartUpload.Response\"D\x82\xd3\xe4\x93\x02>\"9/api/2.0/mlflow-artifacts/mpu/complete/{artifact_path=**}:\x01*\x12\xbc\x01\n\x14\x41\x62ortMultipartUpload\x12+.flowport.v1.artifacts.AbortMultipartUpload\x1a\x34.flowport.v1.artifacts.AbortMultipartUpload.Response\"A\x82\xd3\xe4\x93\x02;\"6/api/2.0/mlflow-artifacts/mpu/abort/{artifact_path=**}:\x01*\x12\xc2\x01\n\x17GetPresignedDownloadUrl\x12..flowport.v1.artifacts.GetPresignedDownloadUrl\x1a\x37.flowport.v1.artifacts.GetPresignedDownloadUrl.Response\">\x82\xd3\xe4\x93\x02\x38\x12\x36/api/2.0/mlflow-artifacts/presigned/{artifact_path=**}')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flowport.v1.artifacts_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE_HEADERSENTRY']._loaded_options = None
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._loaded_options = None
   _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_ARTIFACTSSERVICE'].methods_by_name['DownloadArtifact']._loaded_options = None
@@ -50,6 +52,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ARTIFACTSSERVICE'].methods_by_name['CompleteMultipartUpload']._serialized_options = b'\202\323\344\223\002>\"9/api/2.0/mlflow-artifacts/mpu/complete/{artifact_path=**}:\001*'
   _globals['_ARTIFACTSSERVICE'].methods_by_name['AbortMultipartUpload']._loaded_options = None
   _globals['_ARTIFACTSSERVICE'].methods_by_name['AbortMultipartUpload']._serialized_options = b'\202\323\344\223\002;\"6/api/2.0/mlflow-artifacts/mpu/abort/{artifact_path=**}:\001*'
+  _globals['_ARTIFACTSSERVICE'].methods_by_name['GetPresignedDownloadUrl']._loaded_options = None
+  _globals['_ARTIFACTSSERVICE'].methods_by_name['GetPresignedDownloadUrl']._serialized_options = b'\202\323\344\223\0028\0226/api/2.0/mlflow-artifacts/presigned/{artifact_path=**}'
   _globals['_FILEINFO']._serialized_start=84
   _globals['_FILEINFO']._serialized_end=143
   _globals['_ARTIFACTCHUNK']._serialized_start=145
@@ -68,28 +72,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEARTIFACT']._serialized_end=428
   _globals['_DELETEARTIFACT_RESPONSE']._serialized_start=274
   _globals['_DELETEARTIFACT_RESPONSE']._serialized_end=284
-  _globals['_MULTIPARTUPLOADCREDENTIAL']._serialized_start=431
-  _globals['_MULTIPARTUPLOADCREDENTIAL']._serialized_end=620
-  _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._serialized_start=574
-  _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._serialized_end=620
-  _globals['_MULTIPARTUPLOADPART']._serialized_start=622
-  _globals['_MULTIPARTUPLOADPART']._serialized_end=691
-  _globals['_CREATEMULTIPARTUPLOAD']._serialized_start=694
-  _globals['_CREATEMULTIPARTUPLOAD']._serialized_end=875
-  _globals['_CREATEMULTIPARTUPLOAD_RESPONSE']._serialized_start=775
-  _globals['_CREATEMULTIPARTUPLOAD_RESPONSE']._serialized_end=875
-  _globals['_UPLOADMULTIPARTPART']._serialized_start=877
-  _globals['_UPLOADMULTIPARTPART']._serialized_end=1001
-  _globals['_UPLOADMULTIPARTPART_RESPONSE']._serialized_start=977
-  _globals['_UPLOADMULTIPARTPART_RESPONSE']._serialized_end=1001
-  _globals['_COMPLETEMULTIPARTUPLOAD']._serialized_start=1004
-  _globals['_COMPLETEMULTIPARTUPLOAD']._serialized_end=1156
+  _globals['_GETPRESIGNEDDOWNLOADURL']._serialized_start=431
+  _globals['_GETPRESIGNEDDOWNLOADURL']._serialized_end=659
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE']._serialized_start=482
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE']._serialized_end=659
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE_HEADERSENTRY']._serialized_start=613
+  _globals['_GETPRESIGNEDDOWNLOADURL_RESPONSE_HEADERSENTRY']._serialized_end=659
+  _globals['_MULTIPARTUPLOADCREDENTIAL']._serialized_start=662
+  _globals['_MULTIPARTUPLOADCREDENTIAL']._serialized_end=851
+  _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._serialized_start=613
+  _globals['_MULTIPARTUPLOADCREDENTIAL_HEADERSENTRY']._serialized_end=659
+  _globals['_MULTIPARTUPLOADPART']._serialized_start=853
+  _globals['_MULTIPARTUPLOADPART']._serialized_end=922
+  _globals['_CREATEMULTIPARTUPLOAD']._serialized_start=925
+  _globals['_CREATEMULTIPARTUPLOAD']._serialized_end=1106
+  _globals['_CREATEMULTIPARTUPLOAD_RESPONSE']._serialized_start=1006
+  _globals['_CREATEMULTIPARTUPLOAD_RESPONSE']._serialized_end=1106
+  _globals['_UPLOADMULTIPARTPART']._serialized_start=1108
+  _globals['_UPLOADMULTIPARTPART']._serialized_end=1232
+  _globals['_UPLOADMULTIPARTPART_RESPONSE']._serialized_start=1208
+  _globals['_UPLOADMULTIPARTPART_RESPONSE']._serialized_end=1232
+  _globals['_COMPLETEMULTIPARTUPLOAD']._serialized_start=1235
+  _globals['_COMPLETEMULTIPARTUPLOAD']._serialized_end=1387
   _globals['_COMPLETEMULTIPARTUPLOAD_RESPONSE']._serialized_start=274
   _globals['_COMPLETEMULTIPARTUPLOAD_RESPONSE']._serialized_end=284
-  _globals['_ABORTMULTIPARTUPLOAD']._serialized_start=1158
-  _globals['_ABORTMULTIPARTUPLOAD']._serialized_end=1248
+  _globals['_ABORTMULTIPARTUPLOAD']._serialized_start=1389
+  _globals['_ABORTMULTIPARTUPLOAD']._serialized_end=1479
   _globals['_ABORTMULTIPARTUPLOAD_RESPONSE']._serialized_start=274
   _globals['_ABORTMULTIPARTUPLOAD_RESPONSE']._serialized_end=284
-  _globals['_ARTIFACTSSERVICE']._serialized_start=1251
-  _globals['_ARTIFACTSSERVICE']._serialized_end=2738
+  _globals['_ARTIFACTSSERVICE']._serialized_start=1482
+  _globals['_ARTIFACTSSERVICE']._serialized_end=3166
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,11 @@ class ArtifactsServiceStub:
                 request_serializer=flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.SerializeToString,
                 response_deserializer=flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.Response.FromString,
                 _registered_method=True)
+        self.GetPresignedDownloadUrl = channel.unary_unary(
+                '/flowport.v1.artifacts.ArtifactsService/GetPresignedDownloadUrl',
+                request_serializer=flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.SerializeToString,
+                response_deserializer=flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.Response.FromString,
+                _registered_method=True)
 
 
 class ArtifactsServiceServicer:
@@ -128,6 +133,12 @@ class ArtifactsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPresignedDownloadUrl(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ArtifactsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +181,11 @@ def add_ArtifactsServiceServicer_to_server(servicer, server):
                     servicer.AbortMultipartUpload,
                     request_deserializer=flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.FromString,
                     response_serializer=flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.Response.SerializeToString,
+            ),
+            'GetPresignedDownloadUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPresignedDownloadUrl,
+                    request_deserializer=flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.FromString,
+                    response_serializer=flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.Response.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,6 +404,33 @@ class ArtifactsService:
             '/flowport.v1.artifacts.ArtifactsService/AbortMultipartUpload',
             flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.SerializeToString,
             flowport_dot_v1_dot_artifacts__pb2.AbortMultipartUpload.Response.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPresignedDownloadUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flowport.v1.artifacts.ArtifactsService/GetPresignedDownloadUrl',
+            flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.SerializeToString,
+            flowport_dot_v1_dot_artifacts__pb2.GetPresignedDownloadUrl.Response.FromString,
             options,
             channel_credentials,
             insecure,
