@@ -79,6 +79,29 @@ def normalize_artifact_path(path: str | None) -> str:
     return "/".join(kept)
 
 
+def normalize_etag(etag: str) -> str:
+    """An etag as stores compare them: S3-style clients echo the ETag header with its quotes."""
+    return str(etag).strip().strip('"').lower()
+
+
+def completed_parts(upload_id: str, num_parts: int, parts: Sequence[tuple[int, str]]) -> dict[int, str]:
+    """{part number: etag} of a multipart completion that lists parts 1..num_parts, each once."""
+    wanted: dict[int, str] = {}
+    for part_number, etag in parts:
+        if part_number in wanted:
+            raise invalid_parameter(f"Part {part_number} is listed twice")
+        wanted[part_number] = normalize_etag(etag)
+    expected = set(range(1, num_parts + 1))
+    if set(wanted) != expected:
+        missing = sorted(expected - set(wanted))
+        extra = sorted(set(wanted) - expected)
+        raise invalid_parameter(
+            f"Upload '{upload_id}' has {num_parts} parts; "
+            + (f"missing {missing}" if missing else f"unknown part numbers {extra}")
+        )
+    return wanted
+
+
 class ArtifactStore(abc.ABC):
     """Byte storage under one root, addressed by relative POSIX paths (see `normalize_artifact_path`).
 

@@ -20,7 +20,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Se
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
-from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
+from flowport.adapters.artifact_store import (
+    ArtifactStore,
+    FileInfo,
+    completed_parts,
+    normalize_artifact_path,
+)
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # Every name the store keeps for itself starts with this; user paths may not contain a segment
@@ -92,11 +97,6 @@ def _check_count(name: str, value: object, highest: int) -> None:
 def _part_name(part_number: int, etag: str) -> str:
     # The etag is in the name, so a part and its checksum are replaced together, atomically.
     return f"{part_number:05d}-{etag}"
-
-
-def _normalize_etag(etag: str) -> str:
-    # S3-style clients echo the ETag header with its quotes.
-    return str(etag).strip().strip('"').lower()
 
 
 class _PendingFile:
@@ -512,19 +512,7 @@ class LocalArtifactStore(ArtifactStore):
     ) -> tuple[str, list[tuple[int, str]]]:
         """The staging directory and the part files to join, in part-number order."""
         directory, num_parts = self._open_upload(rel, upload_id)
-        wanted: dict[int, str] = {}
-        for part_number, etag in parts:
-            if part_number in wanted:
-                raise invalid_parameter(f"Part {part_number} is listed twice")
-            wanted[part_number] = _normalize_etag(etag)
-        expected = set(range(1, num_parts + 1))
-        if set(wanted) != expected:
-            missing = sorted(expected - set(wanted))
-            extra = sorted(set(wanted) - expected)
-            raise invalid_parameter(
-                f"Upload '{upload_id}' has {num_parts} parts; "
-                + (f"missing {missing}" if missing else f"unknown part numbers {extra}")
-            )
+        wanted = completed_parts(upload_id, num_parts, parts)
         present = set(os.listdir(directory))
         files = []
         for part_number in sorted(wanted):

@@ -23,7 +23,13 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
+from flowport.adapters.artifact_store import (
+    ArtifactStore,
+    FileInfo,
+    completed_parts,
+    normalize_artifact_path,
+    normalize_etag,
+)
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # S3's own limits: parts per upload, the smallest part but the last, and the largest part.
@@ -483,14 +489,14 @@ class S3ArtifactStore(ArtifactStore):
                 part = await self._call(self._put_part, key, s3_id, part_number, spool)
             finally:
                 await self._call(spool.close)
-        return _normalize_etag(part["ETag"])
+        return normalize_etag(part["ETag"])
 
     async def complete_multipart_upload(
         self, path: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
         rel = self._rel(path)
         num_parts, s3_id = _parse_upload_id(upload_id)
-        wanted = _check_parts(upload_id, num_parts, parts)
+        wanted = completed_parts(upload_id, num_parts, parts)
         key = self._key(rel)
         with self._errors(rel, upload_id):
             uploaded = await self._call(self._uploaded_parts, key, s3_id)
@@ -527,7 +533,7 @@ class S3ArtifactStore(ArtifactStore):
                 Bucket=self.bucket, Key=key, UploadId=s3_id, PaginationConfig=pages
             ):
                 for part in page.get("Parts", []):
-                    found[int(part["PartNumber"])] = _normalize_etag(part["ETag"])
+                    found[int(part["PartNumber"])] = normalize_etag(part["ETag"])
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _DENIED:
                 return None
@@ -598,26 +604,3 @@ def _parse_upload_id(upload_id: str) -> tuple[int, str]:
     if match is None or int(match.group(1)) > MAX_PARTS:
         raise invalid_parameter(f"Invalid multipart upload id {upload_id!r}")
     return int(match.group(1)), match.group(2)
-
-
-def _normalize_etag(etag: str) -> str:
-    # S3 sends the ETag header with its quotes, and S3-style clients echo it so.
-    return str(etag).strip().strip('"').lower()
-
-
-def _check_parts(upload_id: str, num_parts: int, parts: Sequence[tuple[int, str]]) -> dict[int, str]:
-    """{part number: etag} for exactly parts 1..num_parts, each listed once."""
-    wanted: dict[int, str] = {}
-    for part_number, etag in parts:
-        if part_number in wanted:
-            raise invalid_parameter(f"Part {part_number} is listed twice")
-        wanted[part_number] = _normalize_etag(etag)
-    expected = set(range(1, num_parts + 1))
-    if set(wanted) != expected:
-        missing = sorted(expected - set(wanted))
-        extra = sorted(set(wanted) - expected)
-        raise invalid_parameter(
-            f"Upload '{upload_id}' has {num_parts} parts; "
-            + (f"missing {missing}" if missing else f"unknown part numbers {extra}")
-        )
-    return wanted
