@@ -26,6 +26,7 @@ from flowport.adapters.artifact_store import (
     completed_parts,
     normalize_artifact_path,
 )
+from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # Every name the store keeps for itself starts with this; user paths may not contain a segment
@@ -50,18 +51,7 @@ _T = TypeVar("_T")
 async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     """Run blocking `fn` in a thread. On cancellation, wait for the thread before re-raising:
     cleanup that follows must not race a write still in flight on the same file."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError:
-                continue
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as lost
-        raise
+    return await outlive_cancellation(asyncio.ensure_future(asyncio.to_thread(fn, *args)))
 
 
 def _api_error(exc: OSError, rel: str) -> ApiError:

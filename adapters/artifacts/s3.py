@@ -30,6 +30,7 @@ from flowport.adapters.artifact_store import (
     normalize_artifact_path,
     normalize_etag,
 )
+from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # S3's own limits: parts per upload, the smallest part but the last, and the largest part.
@@ -176,18 +177,9 @@ class S3ArtifactStore(ArtifactStore):
         """Run blocking `fn` in the pool. On cancellation, wait for the thread before re-raising:
         an abort that follows must not race an UploadPart still in flight (S3 may keep that part)."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            while not future.done():
-                try:
-                    await asyncio.wait({future})
-                except asyncio.CancelledError:
-                    continue
-            if not future.cancelled():
-                future.exception()  # retrieved, so asyncio does not log it as lost
-            raise
+        return await outlive_cancellation(
+            loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        )
 
     @contextlib.contextmanager
     def _errors(self, rel: str, upload_id: str | None = None) -> Iterator[None]:
