@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import random
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Iterable
 
 import pytest
@@ -41,13 +45,59 @@ def error_code(excinfo: pytest.ExceptionInfo) -> str:
     return excinfo.value.error_code
 
 
-# For the memory tests' subprocesses. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the
-# parent across exec, so a big parent (pytest, holding moto's objects) would hide any growth.
-PEAK_RSS_SOURCE = """
+# The memory tests' subprocess: `store_setup` builds `store` from sys.argv; the script streams
+# `megabytes` through a write and a read and reports the peak RSS growth. VmHWM, not ru_maxrss:
+# Linux carries ru_maxrss over from the parent across exec, so a big parent (pytest, holding
+# moto's objects) would hide any growth.
+_MEMORY_SCRIPT = """
+import asyncio, hashlib, json, os, sys
+
 def peak_rss_kib():
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+{store_setup}
+block = os.urandom(1 << 20)
+
+async def round_trip(megabytes):
+    async def chunks():
+        for _ in range(megabytes):
+            yield block
+
+    written = await store.write("big/file.bin", chunks())
+    h, size = hashlib.md5(), 0
+    async for chunk in store.read("big/file.bin"):
+        h.update(chunk)
+        size += len(chunk)
+    return written, size, h.hexdigest()
+
+megabytes, warmup = int(os.environ["MEGABYTES"]), int(os.environ["WARMUP_MEGABYTES"])
+asyncio.run(round_trip(warmup))  # imports, pool threads, connections and buffers settle first
+before = peak_rss_kib()
+written, size, digest = asyncio.run(round_trip(megabytes))
+after = peak_rss_kib()
+expected = hashlib.md5()
+for _ in range(megabytes):
+    expected.update(block)
+print(json.dumps({{"written": written, "size": size, "ok": digest == expected.hexdigest(),
+                  "growth_kib": after - before}}))
 """
+
+
+def measure_round_trip_memory(
+    store_setup: str, args: list[str], megabytes: int, warmup_megabytes: int
+) -> dict:
+    """Run a write-then-read of `megabytes` MiB in a fresh process; its report as a dict."""
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT.format(store_setup=textwrap.dedent(store_setup)), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MEGABYTES": str(megabytes), "WARMUP_MEGABYTES": str(warmup_megabytes)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
 
 # What a store may be asked to do, each with a path a client chose.
 OPERATIONS = {

@@ -3,11 +3,7 @@ filesystem has (symlinks, directory conflicts, the staging directory, open file 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
@@ -16,9 +12,9 @@ from flowport.adapters.artifacts.local import STAGING_DIR, LocalArtifactStore
 from flowport.v1.errors import ApiError
 from tests.adapters.artifact_store_contract import (
     OPERATIONS,
-    PEAK_RSS_SOURCE,
     ArtifactStoreContract,
     error_code,
+    measure_round_trip_memory,
     read_all,
     run,
     stream,
@@ -312,50 +308,15 @@ def test_store_without_optional_features_says_not_implemented(store):
 
 # --- memory -----------------------------------------------------------------------------------
 
-MEMORY_SCRIPT = PEAK_RSS_SOURCE + textwrap.dedent(
-    """
-    import asyncio, hashlib, json, os, sys
-    from flowport.adapters.artifacts.local import LocalArtifactStore
-
-    block = os.urandom(1 << 20)
-    store = LocalArtifactStore(sys.argv[1])
-
-    async def round_trip(megabytes):
-        async def chunks():
-            for _ in range(megabytes):
-                yield block
-
-        written = await store.write("big/file.bin", chunks())
-        h, size = hashlib.md5(), 0
-        async for chunk in store.read("big/file.bin"):
-            h.update(chunk)
-            size += len(chunk)
-        return written, size, h.hexdigest()
-
-    megabytes = int(sys.argv[2])
-    asyncio.run(round_trip(1))  # imports, thread pool and buffers settle before the baseline
-    before = peak_rss_kib()
-    written, size, digest = asyncio.run(round_trip(megabytes))
-    after = peak_rss_kib()
-    expected = hashlib.md5()
-    for _ in range(megabytes):
-        expected.update(block)
-    print(json.dumps({"written": written, "size": size, "ok": digest == expected.hexdigest(),
-                      "growth_kib": after - before}))
-    """
-)
-
 
 def test_peak_memory_stays_bounded(tmp_path):
     megabytes = 300
-    result = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "root"), str(megabytes)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    setup = """
+    from flowport.adapters.artifacts.local import LocalArtifactStore
+
+    store = LocalArtifactStore(sys.argv[1])
+    """
+    report = measure_round_trip_memory(setup, [str(tmp_path / "root")], megabytes, warmup_megabytes=1)
     assert report["written"] == report["size"] == megabytes << 20
     assert report["ok"]
     # The peak grew by far less than the 300 MiB that went through.

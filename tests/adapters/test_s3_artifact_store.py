@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
-import subprocess
-import sys
-import textwrap
 import threading
 import urllib.parse
 import uuid
@@ -28,11 +24,11 @@ from flowport.adapters.artifacts.s3 import MIN_PART_SIZE, S3ArtifactStore
 from flowport.v1.errors import ApiError
 from tests.adapters.artifact_store_contract import (
     OPERATIONS,
-    PEAK_RSS_SOURCE,
     TRAVERSAL_PATHS,
     ArtifactStoreContract,
     error_code,
     md5,
+    measure_round_trip_memory,
     read_all,
     run,
     stream,
@@ -609,66 +605,27 @@ def test_boto3_runs_only_in_the_bounded_pool(moto_server, bucket):
     assert len(threads) <= 2
 
 
-MEMORY_SCRIPT = PEAK_RSS_SOURCE + textwrap.dedent(
-    """
-    import asyncio, hashlib, json, os, sys
+def test_peak_memory_stays_bounded(moto_server, bucket, s3):
+    megabytes = 64
+    setup = """
     import boto3
     from flowport.adapters.artifacts.s3 import S3ArtifactStore
 
-    endpoint, bucket, access_key, secret_key, region, megabytes = sys.argv[1:]
+    endpoint, bucket, access_key, secret_key, region = sys.argv[1:]
     session = boto3.Session(
         aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=region
     )
     store = S3ArtifactStore(f"s3://{bucket}", session=session, endpoint_url=endpoint)  # default 8 MiB parts
-    block = os.urandom(1 << 20)
-
-    async def round_trip(megabytes):
-        async def chunks():
-            for _ in range(megabytes):
-                yield block
-
-        written = await store.write("big/file.bin", chunks())
-        h, size = hashlib.md5(), 0
-        async for chunk in store.read("big/file.bin"):
-            h.update(chunk)
-            size += len(chunk)
-        return written, size, h.hexdigest()
-
-    megabytes = int(megabytes)
-    # Two parts and a read first: imports, pool threads, connections and buffers settle.
-    asyncio.run(round_trip(12))
-    before = peak_rss_kib()
-    written, size, digest = asyncio.run(round_trip(megabytes))
-    after = peak_rss_kib()
-    expected = hashlib.md5()
-    for _ in range(megabytes):
-        expected.update(block)
-    print(json.dumps({"written": written, "size": size, "ok": digest == expected.hexdigest(),
-                      "growth_kib": after - before}))
     """
-)
-
-
-def test_peak_memory_stays_bounded(moto_server, bucket, s3):
-    megabytes = 64
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            MEMORY_SCRIPT,
-            moto_server.endpoint_url,
-            bucket,
-            moto_server.access_key,
-            moto_server.secret_key,
-            moto_server.region,
-            str(megabytes),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    args = [
+        moto_server.endpoint_url,
+        bucket,
+        moto_server.access_key,
+        moto_server.secret_key,
+        moto_server.region,
+    ]
+    # Warm up with two parts and a read.
+    report = measure_round_trip_memory(setup, args, megabytes, warmup_megabytes=12)
     assert report["written"] == report["size"] == megabytes << 20
     assert report["ok"]
     assert s3.head_object(Bucket=bucket, Key="big/file.bin")["ETag"].strip('"').endswith("-8")
