@@ -22,7 +22,7 @@ from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.artifacts import MlflowArtifactsStore
 from flowport.adapters.mlflow_rest.auth import auth_from_config
-from flowport.adapters.mlflow_rest.transport import RestTransport, rule_for
+from flowport.adapters.mlflow_rest.transport import RestTransport
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import Resilience, RetryPolicy
 from flowport.v1 import registry_pb2, tracing_pb2, tracking_pb2
@@ -117,12 +117,10 @@ class MlflowRestBackend(Backend):
         return await self.forward(request, idempotent=idempotency.is_idempotent(rpc))
 
     async def forward(self, request: Message, *, idempotent: bool, deadline: float | None = None) -> Message:
-        rule_for(request)  # an RPC without a REST route fails before anything is sent
         response = await self.transport.call(
             self.uris.inbound(request), idempotent=idempotent, deadline=deadline
         )
-        idempotency.strip_request_ids(response)
-        return self.uris.outbound(response)
+        return self._for_client(response)
 
     # Creates MLflow cannot repeat, made safe: each carries a request id; an attempt after an
     # ambiguous failure first looks for what an earlier attempt made (peers.md §3.5).
@@ -198,8 +196,7 @@ class MlflowRestBackend(Backend):
             return await self.transport.send_once(tagged, deadline)
 
         response = await self.resilience.call(attempt, idempotent=True, deadline=deadline)
-        idempotency.strip_request_ids(response)
-        return self.uris.outbound(response)
+        return self._for_client(response)
 
     async def log_batch(self, request: tracking_pb2.LogBatch) -> Message:
         """Over MLflow's limits, sent in parts: a failed part is retried alone, acknowledged ones never."""
@@ -228,6 +225,11 @@ class MlflowRestBackend(Backend):
             }
         )
         return tracing_pb2.LogSpans.Response(trace_ids=trace_ids)
+
+    def _for_client(self, response: Message) -> Message:
+        """An answer as clients see it: no request-id tags, `mlflow-artifacts:` locations."""
+        idempotency.strip_request_ids(response)
+        return self.uris.outbound(response)
 
     async def close(self) -> None:
         await self._artifacts.close()
