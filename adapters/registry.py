@@ -15,7 +15,7 @@ from flowport.v1.errors import ApiError
 
 ENTRY_POINT_GROUP = "flowport.backends"
 # The extra that brings each built-in kind's dependencies.
-_EXTRAS = {"sagemaker": "aws"}
+_EXTRAS = {"sagemaker": "aws", "azureml": "azure", "databricks": "databricks"}
 
 
 def backend_class(kind: str) -> type[Backend]:

@@ -167,10 +167,12 @@ class LocalArtifactStore(ArtifactStore):
         self.root = os.path.realpath(root)
 
     @classmethod
-    def from_uri(cls, uri: str) -> LocalArtifactStore:
+    def from_uri(cls, uri: str, **options: Any) -> LocalArtifactStore:
         """`file:///srv/artifacts`, `file://localhost/srv/artifacts` or a plain path."""
+        if options:
+            raise invalid_parameter(f"a file store takes no options (got {', '.join(sorted(options))})")
         parts = urllib.parse.urlsplit(uri)
-        if not parts.scheme:
+        if len(parts.scheme) <= 1:  # a plain path, or a Windows drive letter
             return cls(uri)
         if parts.scheme != "file":
             raise invalid_parameter(f"'{uri}' is not a file:// URI")

@@ -10,7 +10,7 @@ import os
 from typing import Any, ClassVar
 
 from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
-from flowport.adapters.artifacts.local import LocalArtifactStore
+from flowport.adapters.artifacts.registry import open_artifact_store
 from flowport.adapters.backend import Backend, Capability
 from flowport.adapters.local import artifact_uris, migrations
 from flowport.adapters.local.db import Sessions, create_engine_for
@@ -35,7 +35,13 @@ class LocalBackend(Backend):
     )
 
     def __init__(
-        self, name: str, *, database_uri: str, artifact_root: str | os.PathLike, max_threads: int = 8
+        self,
+        name: str,
+        *,
+        database_uri: str,
+        artifact_root: str | os.PathLike,
+        artifact_store_options: dict[str, Any] | None = None,
+        max_threads: int = 8,
     ) -> None:
         super().__init__(name, max_threads=max_threads)
         self.database_uri = database_uri
@@ -46,15 +52,17 @@ class LocalBackend(Backend):
         self.logged_models = LoggedModelStore(sessions)
         self.traces = TraceStore(sessions)
         self.services = (self.tracking, self.registry, self.logged_models, self.traces)
-        self._artifacts = LocalArtifactStore(artifact_root)
+        # A path or any store's URI (gs://, s3://, wasbs://): records keep `mlflow-artifacts:` locations.
+        self._artifacts = open_artifact_store(str(artifact_root), **(artifact_store_options or {}))
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> LocalBackend:
-        take_options(cls.kind, options, {"database_uri", "artifact_root"}, set())
+        take_options(cls.kind, options, {"database_uri", "artifact_root"}, {"artifact_store_options"})
         return cls(
             name,
             database_uri=options["database_uri"],
             artifact_root=options["artifact_root"],
+            artifact_store_options=options.get("artifact_store_options"),
             max_threads=max_threads,
         )
 

@@ -17,7 +17,8 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from flowport.adapters.artifact_store import ArtifactStore
-from flowport.adapters.backend import Backend, BackendConfigError, Capability
+from flowport.adapters.artifacts.registry import open_artifact_store
+from flowport.adapters.backend import Backend, Capability
 from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.artifacts import MlflowArtifactsStore
@@ -86,6 +87,7 @@ class MlflowRestBackend(Backend):
                 "retry",
                 "verify_tls",
                 "artifact_store_uri",
+                "artifact_store_options",
                 "s3_endpoint_url",
             },
         )
@@ -99,7 +101,7 @@ class MlflowRestBackend(Backend):
             retry=RetryPolicy.from_options(options.get("retry")),
             verify=options.get("verify_tls", True),
             artifact_root=root or PROXIED_ARTIFACT_ROOT,
-            artifact_store=_direct_store(root, options.get("s3_endpoint_url")) if root else None,
+            artifact_store=_direct_store(root, options) if root else None,
             max_threads=max_threads,
         )
 
@@ -237,17 +239,12 @@ class MlflowRestBackend(Backend):
         await super().close()
 
 
-def _direct_store(root: str, s3_endpoint_url: str | None) -> ArtifactStore:
+def _direct_store(root: str, options: dict[str, Any]) -> ArtifactStore:
     """The store under a server's own artifact root (one that does not proxy artifacts)."""
-    if not root.startswith("s3://"):
-        raise BackendConfigError(
-            f"artifact_store_uri must be an s3:// location (got '{root.split(':')[0]}:')"
-        )
-    try:
-        from flowport.adapters.artifacts.s3 import S3ArtifactStore
-    except ImportError:
-        raise BackendConfigError('an s3:// artifact store needs boto3: pip install "flowport[aws]"') from None
-    return S3ArtifactStore(root, endpoint_url=s3_endpoint_url)
+    store_options = dict(options.get("artifact_store_options") or {})
+    if options.get("s3_endpoint_url"):
+        store_options["endpoint_url"] = options["s3_endpoint_url"]
+    return open_artifact_store(root, **store_options)
 
 
 def redact_url(url: str) -> str:

@@ -69,7 +69,11 @@ workspaces:
         ("mlflow", {"url": "http://x", "auth": {"type": "digest"}}, "auth type must be"),
         ("mlflow", {"url": "http://x", "retry": {"max_attempts": 0}}, "max_attempts must be a positive"),
         ("sagemaker", {"arn": "arn:aws:s3:::bucket"}, "service"),
-        ("nope", {}, "unknown backend kind 'nope' (known kinds: local, mlflow, sagemaker)"),
+        (
+            "nope",
+            {},
+            "unknown backend kind 'nope' (known kinds: azureml, databricks, local, mlflow, sagemaker)",
+        ),
     ],
 )
 def test_bad_backend_options_name_the_problem(kind, options, message):
