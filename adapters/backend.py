@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import enum
 import functools
 import inspect
 import re
@@ -23,16 +22,8 @@ from typing import Any, ClassVar
 from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore
+from flowport.adapters.capabilities import DESCRIPTIONS, NEEDED_BY, Capability
 from flowport.v1.errors import ApiError
-
-
-class Capability(enum.StrEnum):
-    TRACKING = "tracking"
-    REGISTRY = "registry"
-    LOGGED_MODELS = "logged_models"
-    ARTIFACTS = "artifacts"
-    TRACING = "tracing"
-    WORKSPACES = "workspaces"
 
 
 class BackendConfigError(ValueError):
@@ -56,7 +47,10 @@ class Backend:
     """Base of every backend. Subclasses set `kind` and `capabilities` and define handlers."""
 
     kind: ClassVar[str] = "abstract"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # What the target is called in messages users read ("Azure ML"); the kind if unset.
+    target: ClassVar[str] = ""
+    # What this backend can do; an instance may narrow it from its configuration (a registry flavour).
+    capabilities: frozenset[Capability] = frozenset()
 
     # Whether this backend's clients may get presigned URLs to its artifact store, so that artifact
     # bytes skip the gateway (used only where the store can mint them). Off unless configured:
@@ -87,6 +81,16 @@ class Backend:
     # Objects whose methods serve RPCs besides the backend's own (e.g. a tracking store
     # and a registry store), searched in order.
     services: tuple[object, ...] = ()
+
+    def check_supported(self, rpc: str) -> None:
+        """ENDPOINT_NOT_FOUND, naming this backend and what it lacks, for an RPC it cannot serve."""
+        needed = NEEDED_BY.get(rpc)
+        if needed is not None and needed not in self.capabilities:
+            raise ApiError(
+                f"{rpc}: backend '{self.name}' ({self.target or self.kind}) does not support "
+                f"{DESCRIPTIONS[needed]}",
+                "ENDPOINT_NOT_FOUND",
+            )
 
     def _handler(self, rpc: str) -> Callable[..., Any] | None:
         name = handler_name(rpc)

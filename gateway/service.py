@@ -52,13 +52,15 @@ class GatewayService:
 
     async def call(self, call: Call, service: str = "") -> Message:
         call_deadline.set(call.deadline)  # this task's own context: it does not leak to other calls
+        backend = self.backend_for(call.workspace)
+        backend.check_supported(call.rpc)
         if service == ARTIFACTS_SERVICE:
             proxy = self.artifacts_for(call.workspace)
             handler = getattr(proxy, handler_name(call.rpc), None)
             if handler is None:
                 raise ApiError(f"{call.rpc} is a streaming call", "ENDPOINT_NOT_FOUND")
             return await handler(call.request, call.base_url)
-        return await self.backend_for(call.workspace).invoke(call.rpc, call.request)
+        return await backend.invoke(call.rpc, call.request)
 
     async def start(self) -> None:
         for backend in self.backends.values():

@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
 from flowport.adapters.artifacts.registry import open_artifact_store
-from flowport.adapters.backend import Backend, Capability
+from flowport.adapters.backend import Backend
+from flowport.adapters.capabilities import MLFLOW_SERVER
 from flowport.adapters.local import artifact_uris, migrations
 from flowport.adapters.local.db import Sessions, create_engine_for
 from flowport.adapters.local.logged_model_store import LoggedModelStore
@@ -24,15 +25,7 @@ from flowport.v1 import tracking_pb2
 
 class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
-    capabilities = frozenset(
-        {
-            Capability.TRACKING,
-            Capability.REGISTRY,
-            Capability.LOGGED_MODELS,
-            Capability.TRACING,
-            Capability.ARTIFACTS,
-        }
-    )
+    capabilities = MLFLOW_SERVER
 
     def __init__(
         self,

@@ -18,7 +18,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from flowport.adapters.artifact_store import ArtifactStore
 from flowport.adapters.artifacts.registry import open_artifact_store
-from flowport.adapters.backend import Backend, Capability
+from flowport.adapters.backend import Backend
+from flowport.adapters.capabilities import MLFLOW_SERVER
 from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.artifacts import MlflowArtifactsStore
@@ -35,15 +36,7 @@ PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
 
 class MlflowRestBackend(Backend):
     kind: ClassVar[str] = "mlflow"
-    capabilities = frozenset(
-        {
-            Capability.TRACKING,
-            Capability.REGISTRY,
-            Capability.LOGGED_MODELS,
-            Capability.TRACING,
-            Capability.ARTIFACTS,
-        }
-    )
+    capabilities = MLFLOW_SERVER
 
     def __init__(
         self,
