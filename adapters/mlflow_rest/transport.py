@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -59,6 +59,10 @@ def _path_of(rule: HttpRule, request: Message) -> str:
 
 class RestTransport:
     """HTTP to one MLflow server, under `base_url` + `path_prefix`, signed by `auth`."""
+
+    # Rewrites an answer's decoded JSON before it becomes a message: a target's own spellings
+    # (Azure ML's run statuses) turned into MLflow's. None: answers are decoded as sent.
+    answer_hook: Callable[[Any], Any] | None = None
 
     def __init__(
         self,
@@ -116,7 +120,7 @@ class RestTransport:
                 await reply.aread()
         except TimeoutError:
             raise TransientError("no answer within the attempt's time") from None
-        return _decode(self.backend, reply, GetMessageClass(rule.method.output_type)())
+        return _decode(self.backend, reply, GetMessageClass(rule.method.output_type)(), self.answer_hook)
 
     async def exchange(
         self,
@@ -182,7 +186,9 @@ class RestTransport:
         await self._client.aclose()
 
 
-def _decode(backend: str, reply: httpx.Response, message: M) -> M:
+def _decode(
+    backend: str, reply: httpx.Response, message: M, hook: Callable[[Any], Any] | None = None
+) -> M:
     if reply.status_code != 200:
         _raise_for(backend, reply)
     try:
@@ -191,6 +197,8 @@ def _decode(backend: str, reply: httpx.Response, message: M) -> M:
         raise ApiError(
             f"Backend '{backend}' answered with a body that is not JSON", "INTERNAL_ERROR"
         ) from None
+    if hook is not None:
+        data = hook(data)
     try:
         return dict_to_message(data, message, ignore_unknown_fields=True)
     except ApiError as err:
