@@ -20,6 +20,7 @@ SAS-URL helpers (for clients of a service that hands out per-blob SAS URLs, like
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -29,6 +30,7 @@ import posixpath
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,11 +110,13 @@ RunBlocking = Callable[..., Awaitable[Any]]
 
 # --- block ids -----------------------------------------------------------------------------------
 #
-# Every block we stage has a 61-character id (Azure wants one length for all blocks of a blob):
-#   kind (1) · token (12 hex) · part (5) · attempt (6 hex) · index (5) · md5 of the part or dashes (32)
-# kind: "w" a write's block, "p" a multipart part's block, "o" an upload's opening marker,
-# "x" an aborted upload's marker. A part's last block carries the md5 of the whole part, so
-# completion can find the blocks of the part the client names by its etag without reading them.
+# Every block we stage has a 64-character id (Azure's longest; it wants one length for all blocks
+# of a blob): kind (1) · token (12 hex) · part (5) · attempt (19 hex) · index (5) · md5 (22, base64url)
+# kind: "w" a write's block, "p" a multipart part's block, "o" an upload's opening marker, "x" an
+# aborted upload's marker. A part's last block carries the md5 of the whole part, so completion
+# finds a part's blocks by the etag the client names without reading them. An attempt is its start
+# time in microseconds plus random digits: a re-sent part never overwrites the blocks of the one
+# before, and the latest finished attempt is the part.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,24 +124,32 @@ class _BlockId:
     kind: str
     token: str
     part: int = 0
-    attempt: str = "000000"
+    attempt: str = "0" * 19
     index: int = 0
-    md5: str | None = None
+    md5: str | None = None  # hex
 
     def __str__(self) -> str:
-        return f"{self.kind}{self.token}{self.part:05d}{self.attempt}{self.index:05d}{self.md5 or '-' * 32}"
+        digest = base64.urlsafe_b64encode(bytes.fromhex(self.md5)).decode()[:22] if self.md5 else "." * 22
+        return f"{self.kind}{self.token}{self.part:05d}{self.attempt}{self.index:05d}{digest}"
 
     @classmethod
     def parse(cls, text: str) -> _BlockId | None:
         """The id of a block we staged, or None for anyone else's."""
-        match = _BLOCK_ID.match(text)
+        match = _BLOCK_ID.fullmatch(text)
         if match is None:
             return None
-        kind, token, part, attempt, index, md5 = match.groups()
-        return cls(kind, token, int(part), attempt, int(index), None if md5.startswith("-") else md5)
+        kind, token, part, attempt, index, digest = match.groups()
+        md5 = None if digest.startswith(".") else base64.urlsafe_b64decode(digest + "==").hex()
+        return cls(kind, token, int(part), attempt, int(index), md5)
 
 
-_BLOCK_ID = re.compile(r"^([wpox])([0-9a-f]{12})([0-9]{5})([0-9a-f]{6})([0-9]{5})([0-9a-f]{32}|-{32})$")
+_BLOCK_ID = re.compile(
+    r"^([wpox])([0-9a-f]{12})([0-9]{5})([0-9a-f]{19})([0-9]{5})([A-Za-z0-9_-]{21}[AQgw]|\.{22})$"
+)
+
+
+def _new_attempt() -> str:
+    return f"{time.time_ns() // 1000:013x}{secrets.token_hex(3)}"
 
 
 def _new_token() -> str:
@@ -432,7 +444,7 @@ class AzureBlobArtifactStore(ArtifactStore):
             raise invalid_parameter(f"max_retries must be an integer from 0 to 10, got {max_retries!r}")
         _check_block_size(block_size)
         self.block_size = block_size
-        session = requests.Session()
+        self._session = session = requests.Session()
         # One pooled connection per pool thread, none waiting and none thrown away.
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=max_threads)
         session.mount("https://", adapter)
@@ -695,7 +707,7 @@ class AzureBlobArtifactStore(ArtifactStore):
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
         blob = self._blob(rel)
-        attempt = secrets.token_hex(3)  # a re-sent part must not overwrite blocks of the one before
+        attempt = _new_attempt()
         with self._errors(rel, upload_id):
             # Before taking the client's bytes, make sure the upload is still there.
             await self._call(self._open_upload_blocks, blob, token, upload_id)
@@ -768,22 +780,22 @@ class AzureBlobArtifactStore(ArtifactStore):
 def _part_blocks(
     blocks: list[tuple[_BlockId, int]], part_number: int, etag: str, upload_id: str
 ) -> list[str]:
-    """The block ids of the attempt at `part_number` whose md5 is `etag`, in order."""
+    """The block ids, in order, of the latest finished attempt at `part_number`, if its md5 is `etag`."""
     attempts: dict[str, dict[int, _BlockId]] = {}
     for parsed, _size in blocks:
         if parsed.kind == "p" and parsed.part == part_number:
             attempts.setdefault(parsed.attempt, {})[parsed.index] = parsed
-    finished = {
-        attempt: by_index
-        for attempt, by_index in attempts.items()
+    finished = [
+        by_index
+        for _, by_index in sorted(attempts.items())
         if (last := by_index[max(by_index)]).md5 is not None and set(by_index) == set(range(last.index + 1))
-    }
+    ]
     if not finished:
         raise invalid_parameter(f"Part {part_number} of upload '{upload_id}' was never uploaded")
-    for by_index in finished.values():
-        if by_index[max(by_index)].md5 == etag:
-            return [str(by_index[i]) for i in range(len(by_index))]
-    raise invalid_parameter(f"Part {part_number}: etag '{etag}' does not match the uploaded part")
+    latest = finished[-1]
+    if latest[len(latest) - 1].md5 != etag:
+        raise invalid_parameter(f"Part {part_number}: etag '{etag}' does not match the uploaded part")
+    return [str(latest[i]) for i in range(len(latest))]
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -922,7 +934,7 @@ def _check_expiry(expires_in: object) -> None:
 
 
 def _parse_upload_id(upload_id: str) -> tuple[int, str]:
-    match = _UPLOAD_ID.match(upload_id) if isinstance(upload_id, str) else None
+    match = _UPLOAD_ID.fullmatch(upload_id) if isinstance(upload_id, str) else None
     if match is None or int(match.group(1)) > MAX_PARTS:
         raise invalid_parameter(f"Invalid multipart upload id {upload_id!r}")
     return int(match.group(1)), match.group(2)
