@@ -1,7 +1,9 @@
 """Session-wide fixtures: real gateways on SQLite, on PostgreSQL and, for modules marked
-`remote_backends`, in front of remote MLflow servers."""
+`remote_backends`, in front of remote MLflow servers and with artifacts on cloud stores' emulators."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -16,13 +18,18 @@ LOCAL_BACKENDS = ["sqlite", "postgresql"]
 # The backend conformance suite (the stock client's whole workflow) runs on these too; modules
 # that test the local backend's own semantics (its stricter validation, its trace store) do not.
 REMOTE_BACKENDS = ["mlflow-remote", "sagemaker"]
+# The same suite on the local backend with its artifact root on a cloud store's emulator.
+CLOUD_ARTIFACT_STORES = ["sqlite-gcs", "sqlite-azure-blob"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gateway" in metafunc.fixturenames:
         remote = metafunc.definition.get_closest_marker("remote_backends") is not None
         metafunc.parametrize(
-            "gateway", LOCAL_BACKENDS + (REMOTE_BACKENDS if remote else []), indirect=True, scope="session"
+            "gateway",
+            LOCAL_BACKENDS + (REMOTE_BACKENDS + CLOUD_ARTIFACT_STORES if remote else []),
+            indirect=True,
+            scope="session",
         )
 
 
@@ -40,6 +47,22 @@ def gateway(request, tmp_path_factory):
     elif request.param == "mlflow-remote":
         with run_remote_gateway(data_dir) as gw:
             yield gw
+    elif request.param == "sqlite-gcs":
+        from tests.fixtures.gcs_emulator import run_gcs_emulator
+
+        with run_gcs_emulator() as gcs:
+            root = f"gs://{gcs.create_bucket('flowport-artifacts')}/artifacts"
+            with run_gateway(data_dir, artifacts_destination=root, env=gcs.env) as gw:
+                yield dataclasses.replace(gw, artifact_scheme="gs")
+    elif request.param == "sqlite-azure-blob":
+        from tests.fixtures.azurite import run_azurite
+
+        with run_azurite(data_dir / "azurite") as azurite:
+            azurite.create_container("flowport-artifacts")
+            # The account in the URI names the container's account; the connection string says where it is.
+            root = f"wasbs://flowport-artifacts@{azurite.account_name}.blob.core.windows.net/artifacts"
+            with run_gateway(data_dir, artifacts_destination=root, env=azurite.env) as gw:
+                yield dataclasses.replace(gw, artifact_scheme="wasbs")
     else:
         from tests.fixtures.sagemaker import run_sagemaker_gateway
 

@@ -144,7 +144,7 @@ def test_search_runs_filters_order_and_pagination(client):
     assert sorted(frame["tags.mlflow.runName"]) == ["r0", "r2", "r4", "r6"]
 
 
-def test_artifacts_round_trip(client, tmp_path):
+def test_artifacts_round_trip(client, tmp_path, gateway):
     mlflow.set_experiment(_name("artifacts"))
     folder = tmp_path / "folder"
     (folder / "sub").mkdir(parents=True)
@@ -170,6 +170,8 @@ def test_artifacts_round_trip(client, tmp_path):
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(out / "big.bin") == digest(big)
     assert local
+    if gateway.artifact_scheme in ("gs", "wasbs"):  # the bytes went to the cloud store, not to disk
+        assert not gateway.artifacts_dir.exists()
 
 
 class _AddOne(mlflow.pyfunc.PythonModel):
