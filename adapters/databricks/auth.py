@@ -25,7 +25,7 @@ from flowport.v1.errors import ApiError
 SDK_OPTIONS: frozenset[str] = frozenset(attr.name for attr in Config.attributes())
 # The SDK's defaults wait up to 300 s for an unreachable host (its host-metadata probe retries that
 # long): a gateway's start and a client's call would stall, so ours are shorter unless configured.
-DEFAULT_RETRY_TIMEOUT_SECONDS = 15
+DEFAULT_RETRY_TIMEOUT_SECONDS = 5
 DEFAULT_HTTP_TIMEOUT_SECONDS = 10
 _BOOLEAN_OPTIONS = frozenset(
     attr.name for attr in Config.attributes() if getattr(attr, "transform", None) is bool
