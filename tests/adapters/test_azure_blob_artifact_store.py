@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import hashlib
 import random
+import ssl
 import threading
 import urllib.parse
 import uuid
@@ -38,7 +39,7 @@ from tests.adapters.artifact_store_contract import (
     run,
     stream,
 )
-from tests.fixtures.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, run_azurite
+from tests.fixtures.azurite import ACCOUNT_KEY, ACCOUNT_NAME, Azurite, StorageTokenCredential, run_azurite
 from tests.fixtures.processes import free_port
 
 # Small blocks: the most blocks, and the most block code, per byte the tests send.
@@ -505,6 +506,47 @@ def test_presigned_url_arguments(root_store):
         with pytest.raises(ApiError) as excinfo:
             run(root_store.presigned_url(*args))
         assert error_code(excinfo) == "INVALID_PARAMETER_VALUE", args
+
+
+@pytest.fixture(scope="module")
+def azurite_oauth():
+    """Azurite over HTTPS taking bearer tokens: where a token credential and user delegation SAS work."""
+    with run_azurite(oauth=True) as server:
+        yield server
+
+
+def test_token_credential_and_user_delegation_sas(azurite_oauth, monkeypatch):
+    """With a TokenCredential (DefaultAzureCredential in production) the store asks for Storage's
+    scope only, and mints SAS URLs from a user delegation key, fetched once for many URLs."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_cert))  # the SDK trusts Azurite's cert
+    verify = ssl.create_default_context(cafile=str(azurite_oauth.ca_cert))
+    container = f"t{uuid.uuid4().hex[:20]}"
+    azurite_oauth.create_container(container)
+    credential = StorageTokenCredential()
+    store = make_store(azurite_oauth, container, PREFIX, account_key=None, credential=credential)
+    delegation_keys = []
+    fetch = store._service.get_user_delegation_key
+    store._service.get_user_delegation_key = lambda *a, **k: delegation_keys.append(1) or fetch(*a, **k)
+
+    run(store.write("m/model.bin", stream([b"by token"])))
+    assert run(store.list("m")) == [FileInfo("m/model.bin", False, 8)]
+    assert store.supports_presigned_urls
+    get_url = run(store.presigned_url("m/model.bin", "GET", 60))
+    put_url = run(store.presigned_url("m/upload.bin", "PUT", 60))
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(get_url).query)
+    assert query["skoid"] == [StorageTokenCredential.OBJECT_ID] and query["spr"] == ["https"]
+    assert len(delegation_keys) == 1  # the second URL reused the key
+
+    response = httpx.get(get_url, verify=verify)
+    assert response.status_code == 200 and response.content == b"by token"
+    response = httpx.put(put_url, content=b"put", headers={"x-ms-blob-type": "BlockBlob"}, verify=verify)
+    assert response.status_code == 201, response.text
+    assert run(read_all(store, "m/upload.bin")) == b"put"
+    # Azurite checks the signature: a URL for another blob, with this one's signature, is refused.
+    forged = get_url.replace("/m/model.bin?", "/m/upload.bin?")
+    assert httpx.get(forged, verify=verify).status_code == 403
+    assert set(credential.scopes) == {("https://storage.azure.com/.default",)}
+    run(store.close())
 
 
 # --- the SAS-URL helpers (Azure ML's artifact flow) ----------------------------------------------
