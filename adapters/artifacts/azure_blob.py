@@ -109,6 +109,21 @@ _T = TypeVar("_T")
 RunBlocking = Callable[..., Awaitable[Any]]
 
 
+class _RetryPolicy(ExponentialRetry):
+    """Storage's exponential retry (about 1, 3 and 5 s apart), minus retries of a credential that
+    could not produce a token: azure-identity has retried that already, and it will not heal in seconds."""
+
+    def __init__(self, retries: int) -> None:
+        super().__init__(initial_backoff=1, increment_base=2, retry_total=retries)
+
+    def increment(
+        self, settings: dict[str, Any], request: Any, response: Any = None, error: Any = None
+    ) -> bool:
+        if isinstance(error, ClientAuthenticationError) and getattr(error, "response", None) is None:
+            return False
+        return super().increment(settings, request, response=response, error=error)
+
+
 # --- block ids -----------------------------------------------------------------------------------
 #
 # Every block we stage has a 64-character id (Azure's longest; it wants one length for all blocks
@@ -247,6 +262,8 @@ async def _read_stream(call: Call, blob: BlobClient, chunk_size: int) -> AsyncIt
     """The blob's bytes in chunks of at most `chunk_size`; one range request of 4 MiB at a time.
     The download is pinned to the blob's etag: an overwrite mid-read fails rather than mixing."""
     downloader = await call(blob.download_blob, max_concurrency=1)
+    if _folder_marker(downloader.properties):
+        raise does_not_exist("No such artifact: that path is a directory")
     while True:
         chunk = await call(downloader.read, chunk_size)
         if not chunk:
@@ -273,6 +290,13 @@ def _api_error(exc: BaseException, where: str, container: str, upload_id: str | 
         return exc
     if isinstance(exc, ResourceModifiedError):
         return ApiError(f"{where} changed while it was being read; try again", _UNAVAILABLE)
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
+        # No answer from Storage: azure-identity could not get a token (its message may quote its
+        # configuration, so only the class name goes on).
+        return ApiError(
+            f"The gateway has no usable Azure credentials for container '{container}' ({type(exc).__name__})",
+            "INTERNAL_ERROR",
+        )
     if isinstance(exc, HttpResponseError):
         code, status = _error_code(exc), _status(exc)
         if code == "ContainerNotFound":
@@ -302,12 +326,6 @@ def _api_error(exc: BaseException, where: str, container: str, upload_id: str | 
         if status == 400 or status == 413:
             return invalid_parameter(f"Azure refused the request for {where} ({code or status})")
         return ApiError(f"Azure request for {where} failed ({code or status})", "INTERNAL_ERROR")
-    if isinstance(exc, ClientAuthenticationError):
-        # No response: azure-identity could not get a token (its message may quote its configuration).
-        return ApiError(
-            f"The gateway has no usable Azure credentials for container '{container}' ({type(exc).__name__})",
-            "INTERNAL_ERROR",
-        )
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return ApiError(
             f"Azure Blob Storage could not be reached for {where} ({type(exc).__name__}); try again",
@@ -357,7 +375,7 @@ def _url_blob(url: str, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[BlobClien
         max_single_put_size=2 * block_size + (1 << 20),
         max_single_get_size=_GET_RANGE,
         max_chunk_get_size=_GET_RANGE,
-        retry_policy=ExponentialRetry(initial_backoff=1, increment_base=3, retry_total=3),
+        retry_policy=_RetryPolicy(3),
     )
     return blob, f"'{blob.container_name}/{blob.blob_name}'", blob.container_name
 
@@ -455,7 +473,7 @@ class AzureBlobArtifactStore(ArtifactStore):
             "max_single_put_size": 2 * block_size + (1 << 20),  # our single puts never get split
             "max_single_get_size": _GET_RANGE,
             "max_chunk_get_size": _GET_RANGE,
-            "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=3, retry_total=max_retries),
+            "retry_policy": _RetryPolicy(max_retries),
         }
         self._service = _service_client(
             self.account,
@@ -529,8 +547,12 @@ class AzureBlobArtifactStore(ArtifactStore):
     def _list(self, rel: str) -> list[FileInfo]:
         prefix = self._children_prefix(rel)
         infos = []
-        for item in self._container.walk_blobs(name_starts_with=prefix or None, delimiter="/"):
+        for item in self._container.walk_blobs(
+            name_starts_with=prefix or None, delimiter="/", include=["metadata"]
+        ):
             is_dir = item.name.endswith("/")
+            if not is_dir and _folder_marker(item):
+                continue  # its "name/" prefix, listed too when it has children, is the directory
             name = item.name[len(prefix) : -1] if is_dir else item.name[len(prefix) :]
             if _plain_name(name):  # skips "folder/" markers and names we could never address
                 child = f"{rel}/{name}" if rel else name
@@ -549,7 +571,10 @@ class AzureBlobArtifactStore(ArtifactStore):
 
     def _stat(self, rel: str) -> FileInfo | None:
         try:
-            return FileInfo(rel, False, int(self._blob(rel).get_blob_properties().size))
+            properties = self._blob(rel).get_blob_properties()
+            if _folder_marker(properties):
+                return FileInfo(rel, True, None)
+            return FileInfo(rel, False, int(properties.size))
         except ResourceNotFoundError as exc:
             if _error_code(exc) == "ContainerNotFound":
                 raise
@@ -926,6 +951,12 @@ def _service_client(
                 'pip install "flowport[azure]"'
             ) from None
         cred = DefaultAzureCredential()
+    if hasattr(cred, "get_token") and not url.startswith("https://"):
+        # The SDK sends no bearer token over plain HTTP; it would fail on every call instead.
+        raise BackendConfigError(
+            f"wasbs store: a token credential ({source}) needs an https:// account_url; "
+            "give account_key or a connection string for a plain-HTTP endpoint"
+        )
     try:
         return BlobServiceClient(url, credential=cred, **client_options)
     except (ValueError, AzureError):
@@ -966,6 +997,13 @@ def _parse_time(value: Any) -> datetime.datetime:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
     return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _folder_marker(blob: Any) -> bool:
+    """Whether a blob stands for a directory: what accounts with a hierarchical namespace (ADLS Gen2)
+    and tools that emulate folders (hdi_isfolder) keep at a directory's own name."""
+    metadata = getattr(blob, "metadata", None) or {}
+    return str(metadata.get("hdi_isfolder", "")).lower() == "true"
 
 
 def _plain_name(name: str) -> bool:

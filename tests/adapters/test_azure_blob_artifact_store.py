@@ -237,6 +237,8 @@ def test_configuration_mistakes_name_the_option_never_the_secret(azurite):
         ({"connection_string": azurite.connection_string.replace(ACCOUNT_NAME, "otheracct")}, "otheracct"),
         ({"credential": "SECRETSIG"}, "TokenCredential"),
         ({"account_url": "ftp://127.0.0.1/x", "account_key": ACCOUNT_KEY}, "account_url"),
+        ({"account_url": azurite.account_url, "credential": StorageTokenCredential()}, "https://"),
+        ({"account_url": azurite.account_url}, "DefaultAzureCredential"),  # no credential at all
     ]:
         with pytest.raises(BackendConfigError) as excinfo:
             AzureBlobArtifactStore(root, environ={}, **options)
@@ -549,6 +551,29 @@ def test_token_credential_and_user_delegation_sas(azurite_oauth, monkeypatch):
     run(store.close())
 
 
+def test_unusable_token_credential_is_a_server_error(azurite_oauth, monkeypatch):
+    from azure.identity import CredentialUnavailableError
+
+    class Unavailable(StorageTokenCredential):
+        def get_token(self, *scopes, **kwargs):
+            raise CredentialUnavailableError(
+                "EnvironmentCredential: AZURE_CLIENT_SECRET=SECRETVALUE is wrong"
+            )
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_cert))
+    store = make_store(azurite_oauth, "some-container", account_key=None, credential=Unavailable())
+    with pytest.raises(ApiError) as excinfo:
+        run(store.list(""))
+    assert error_code(excinfo) == "INTERNAL_ERROR"
+    message = excinfo.value.message
+    assert (
+        "some-container" in message
+        and "CredentialUnavailableError" in message
+        and "SECRETVALUE" not in message
+    )
+    run(store.close())
+
+
 # --- the SAS-URL helpers (Azure ML's artifact flow) ----------------------------------------------
 
 
@@ -696,6 +721,22 @@ def test_unreachable_endpoint_is_temporarily_unavailable(container):
         run(store.stat("f"))
     assert error_code(excinfo) == "TEMPORARILY_UNAVAILABLE"
     run(store.close())
+
+
+def test_folder_markers_are_directories(root_store, azurite, container):
+    """Accounts with a hierarchical namespace, and tools that emulate folders, keep a blob with
+    metadata hdi_isfolder=true at a directory's own name: it is a directory, not an empty file."""
+    service = azurite.service_client().get_container_client(container)
+    service.upload_blob("runs/model", b"", metadata={"hdi_isfolder": "true"})
+    service.upload_blob("runs/model/MLmodel", b"flavors: {}")
+    service.upload_blob("runs/empty-dir", b"", metadata={"hdi_isfolder": "true"})
+    assert run(root_store.list("runs")) == [FileInfo("runs/model", True, None)]
+    assert run(root_store.stat("runs/model")) == FileInfo("runs/model", True, None)
+    assert run(root_store.stat("runs/empty-dir")) == FileInfo("runs/empty-dir", True, None)
+    with pytest.raises(ApiError) as excinfo:
+        run(read_all(root_store, "runs/model"))
+    assert error_code(excinfo) == "RESOURCE_DOES_NOT_EXIST"
+    assert run(read_all(root_store, "runs/model/MLmodel")) == b"flavors: {}"
 
 
 # --- confinement, threads and memory -------------------------------------------------------------
