@@ -364,19 +364,21 @@ def _pooled(run_blocking: RunBlocking) -> Call:
 
 def _url_blob(url: str, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[BlobClient, str, str]:
     """(client, "'container/blob'", container) for a blob URL whose query is its SAS."""
+    not_a_blob_url = "Not a blob URL (expected https://<account>.blob.../<container>/<blob>?<SAS>)"
     parts = urllib.parse.urlsplit(str(url))
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise invalid_parameter(
-            "Not a blob URL (expected https://<account>.blob.../<container>/<blob>?<SAS>)"
+        raise invalid_parameter(not_a_blob_url)
+    try:
+        blob = BlobClient.from_blob_url(
+            url,
+            credential=None,  # the URL's SAS is the credential
+            max_single_put_size=2 * block_size + (1 << 20),
+            max_single_get_size=_GET_RANGE,
+            max_chunk_get_size=_GET_RANGE,
+            retry_policy=_RetryPolicy(3),
         )
-    blob = BlobClient.from_blob_url(
-        url,
-        credential=None,  # the URL's SAS is the credential
-        max_single_put_size=2 * block_size + (1 << 20),
-        max_single_get_size=_GET_RANGE,
-        max_chunk_get_size=_GET_RANGE,
-        retry_policy=_RetryPolicy(3),
-    )
+    except ValueError:
+        raise invalid_parameter(not_a_blob_url) from None
     return blob, f"'{blob.container_name}/{blob.blob_name}'", blob.container_name
 
 
@@ -431,7 +433,8 @@ class AzureBlobArtifactStore(ArtifactStore):
     concurrent-losing write never shows; its uncommitted blocks are invisible and Azure drops them
     at the blob's next commit or after seven days. One consequence is Azure's, not ours: a commit
     discards every other uncommitted block of that blob, so of two large writes (or multipart
-    uploads) racing for one path, the second to commit fails with RESOURCE_CONFLICT.
+    uploads) racing for one path, the second to commit fails (RESOURCE_CONFLICT; an upload whose
+    parts are already gone is RESOURCE_DOES_NOT_EXIST) instead of claiming bytes it did not store.
 
     Credentials, in order: the `connection_string`, `account_key`, `sas_token` or `credential`
     option; else MLflow's environment variables AZURE_STORAGE_CONNECTION_STRING, then
@@ -495,7 +498,8 @@ class AzureBlobArtifactStore(ArtifactStore):
     def from_uri(cls, uri: str, **options: Any) -> AzureBlobArtifactStore:
         """`wasbs://container@account.blob.core.windows.net[/prefix]` (or `wasb://`); `options` are the
         constructor's keywords (account_url, connection_string, account_key, sas_token, credential,
-        max_threads, block_size, max_retries)."""
+        max_threads, block_size, max_retries; `environ` replaces os.environ as the place to look for
+        MLflow's variables)."""
         return cls(uri, **options)
 
     def __repr__(self) -> str:
