@@ -136,6 +136,11 @@ class GcsArtifactStore(ArtifactStore):
         # A client the caller passed in is the caller's to close.
         self._owns_client = client is None
         self._client = client if client is not None else _default_client(self.bucket, project)
+        # google-cloud-storage 3.17 looks a bucket up (storage.buckets.get, which an artifact
+        # identity rarely has) in a thread of its own, outside any pool, the first time it sees
+        # it, only to label OpenTelemetry spans, even with its tracing off. Not for this store.
+        if getattr(self._client, "_bucket_metadata_cache", None) is not None:
+            self._client._bucket_metadata_cache = None
         self._bucket = self._client.bucket(self.bucket)
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="flowport-gcs")
 
@@ -170,30 +175,44 @@ class GcsArtifactStore(ArtifactStore):
             yield
         except ApiError:
             raise
-        except api_exceptions.GoogleAPICallError as exc:
-            raise self._api_error(exc.code, rel, missing, upload_id) from exc
-        except (InvalidResponse, DataCorruption) as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            if isinstance(exc, DataCorruption):
-                raise ApiError(
-                    f"GCS received {_where(rel)} damaged in transit; try again", _UNAVAILABLE
-                ) from exc
-            raise self._api_error(status, rel, missing, upload_id) from exc
-        except google.auth.exceptions.RefreshError as exc:
+        except Exception as exc:
+            translated = self._translate(exc, rel, missing, upload_id)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _translate(
+        self, exc: BaseException, rel: str, missing: str, upload_id: str | None
+    ) -> ApiError | None:
+        if isinstance(exc, api_exceptions.RetryError):
+            # The retry budget ran out: what counts is the last failure it saw.
+            if exc.cause is not None and exc.cause is not exc:
+                last = self._translate(exc.cause, rel, missing, upload_id)
+                if last is not None:
+                    return last
+            return ApiError(f"GCS did not answer for {_where(rel)} in time; try again", _UNAVAILABLE)
+        if isinstance(exc, api_exceptions.GoogleAPICallError):
+            return self._api_error(exc.code, rel, missing, upload_id)
+        if isinstance(exc, DataCorruption):
+            return ApiError(f"GCS received {_where(rel)} damaged in transit; try again", _UNAVAILABLE)
+        if isinstance(exc, InvalidResponse):  # the resumable-upload layer's own error
+            return self._api_error(getattr(exc.response, "status_code", None), rel, missing, upload_id)
+        if isinstance(exc, google.auth.exceptions.RefreshError):
             # Only the class name: a token endpoint's answer may quote the credentials' details.
-            raise ApiError(
-                f"GCS refused the gateway's Google credentials for gs://{self.bucket} ({type(exc).__name__})",
+            return ApiError(
+                f"Google refused the gateway's credentials for gs://{self.bucket} ({type(exc).__name__})",
                 "INTERNAL_ERROR",
-            ) from exc
-        except _TRANSIENT as exc:
-            raise ApiError(
+            )
+        if isinstance(exc, _TRANSIENT):
+            return ApiError(
                 f"GCS could not be reached for {_where(rel)} ({type(exc).__name__}); try again", _UNAVAILABLE
-            ) from exc
-        except google.auth.exceptions.GoogleAuthError as exc:
-            raise ApiError(
+            )
+        if isinstance(exc, google.auth.exceptions.GoogleAuthError):
+            return ApiError(
                 f"The gateway has no usable Google credentials for gs://{self.bucket} ({type(exc).__name__})",
                 "INTERNAL_ERROR",
-            ) from exc
+            )
+        return None
 
     def _api_error(self, status: int | None, rel: str, missing: str, upload_id: str | None) -> ApiError:
         """A GCS status as the client should see it: never GCS's message, which quotes the object
@@ -313,14 +332,17 @@ class GcsArtifactStore(ArtifactStore):
         size = int(found.size or 0)
         # Ranged reads of the generation we found: an overwrite mid-read fails the read rather
         # than splicing two versions. A window is one chunk, handed out in the caller's sizes.
-        blob = self._bucket.blob(key, generation=found.generation)
         window = max(self.chunk_size, chunk_size)
         position = 0
         while position < size:
             end = min(position + window, size) - 1
+            # A fresh Blob each time: a download rewrites its properties from the answer's headers.
+            blob = self._bucket.blob(key, generation=found.generation)
+            data = bytearray()  # the body streams in here, no second copy
             with self._errors(rel):
-                data = await self._call(
-                    blob.download_as_bytes,
+                await self._call(
+                    blob.download_to_file,
+                    _Sink(data),
                     start=position,
                     end=end,
                     raw_download=True,  # the stored bytes, as many as `stat` reports
@@ -330,10 +352,10 @@ class GcsArtifactStore(ArtifactStore):
             if not data:
                 raise ApiError(f"{_where(rel)} changed while it was read; try again", _UNAVAILABLE)
             position += len(data)
-            view = memoryview(data)
-            for start in range(0, len(view), chunk_size):
-                yield bytes(view[start : start + chunk_size])
-            del view, data
+            with memoryview(data) as view:
+                for start in range(0, len(view), chunk_size):
+                    yield bytes(view[start : start + chunk_size])
+            del data
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -348,36 +370,38 @@ class GcsArtifactStore(ArtifactStore):
         self, rel: str, key: str, chunks: AsyncIterable[bytes], *, md5: bool = False
     ) -> tuple[int, str | None]:
         """Stream `chunks` to the object `key`: one request when they fit in a chunk, else a
-        resumable upload a chunk at a time. Returns (size, md5 hex if asked)."""
+        resumable upload a chunk at a time. Returns (size, md5 hex if asked). What the caller's
+        iterator raises passes through untouched; only the library's failures are translated."""
         blob = self._bucket.blob(key, chunk_size=self.chunk_size)
         digest = hashlib.md5() if md5 else None
         size = 0
         buffer = bytearray()
         writer = None
         try:
-            with self._errors(rel, missing="bucket"):
-                async for chunk in chunks:
-                    buffer += chunk
-                    size += len(chunk)
-                    if digest is not None:
-                        digest.update(chunk)
-                    if len(buffer) < (_SPOOL_STEP if writer is not None else self.chunk_size):
-                        continue
-                    if writer is None:
-                        writer = self._open_writer(blob)  # no request yet: the first write starts it
-                    # The buffer goes out as it is, no copy; a fresh one takes the next chunks.
-                    full, buffer = buffer, bytearray()
-                    await self._call(writer.write, full)
+            async for chunk in chunks:
+                buffer += chunk
+                size += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+                if len(buffer) < (_SPOOL_STEP if writer is not None else self.chunk_size):
+                    continue
                 if writer is None:
-                    await self._call(
-                        blob.upload_from_string, bytes(buffer), content_type=_CONTENT_TYPE, retry=self._retry
-                    )
-                else:
-                    if buffer:
-                        full, buffer = buffer, bytearray()
-                        await self._call(writer.write, full)
-                    await self._call(writer.close)  # the last chunk: GCS makes the object now
-                    writer = None
+                    writer = self._open_writer(blob)  # no request yet: the first write starts it
+                await self._library(rel, "bucket", _feed, writer, buffer)
+            if writer is None:
+                await self._library(
+                    rel,
+                    "bucket",
+                    blob.upload_from_string,
+                    bytes(buffer),
+                    content_type=_CONTENT_TYPE,
+                    retry=self._retry,
+                )
+            else:
+                if buffer:
+                    await self._library(rel, "bucket", _feed, writer, buffer)
+                await self._library(rel, "bucket", writer.close)  # the last chunk: GCS makes the object now
+                writer = None
         except BaseException as exc:
             if writer is not None:
                 await self._cancel_quietly(writer)
@@ -389,6 +413,11 @@ class GcsArtifactStore(ArtifactStore):
             raise
         return size, digest.hexdigest() if digest is not None else None
 
+    async def _library(self, rel: str, missing: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """`fn` in the pool, its failures translated (a 404 meaning `missing`)."""
+        with self._errors(rel, missing=missing):
+            return await self._call(fn, *args, **kwargs)
+
     def _open_writer(self, blob: storage.Blob) -> Any:
         return blob.open(
             "wb",
@@ -399,10 +428,11 @@ class GcsArtifactStore(ArtifactStore):
         )
 
     async def _cancel_quietly(self, writer: Any) -> None:
-        # The failure that brought us here is what the caller must see, not the cancel's own. An
-        # uncancelled session holds nothing visible and GCS drops it after a week.
+        """Abandon a resumable upload; the failure that brought us here is what the caller must
+        see, not the cancel's own. An uncancelled session holds nothing visible; GCS drops it
+        after a week."""
         try:
-            await self._call(writer.terminate)
+            await self._call(_abandon, writer)
         except Exception:  # noqa: BLE001
             _log.warning("could not cancel a resumable upload to gs://%s", self.bucket)
 
@@ -622,6 +652,46 @@ class GcsArtifactStore(ArtifactStore):
         await asyncio.to_thread(self._pool.shutdown, wait=True)
         if self._owns_client:
             await asyncio.to_thread(self._client.close)
+
+
+def _feed(writer: Any, buffer: bytearray) -> None:
+    """Move `buffer` into the writer a step at a time, emptying it as it goes: the writer copies
+    what it is given and sends a chunk once it holds one, so handing it the whole buffer at once
+    would hold three chunks (ours, its copy, the chunk being sent) rather than two."""
+    while buffer:
+        step = bytes(buffer[:_SPOOL_STEP])
+        del buffer[:_SPOOL_STEP]  # CPython gives the memory back as the bytearray shrinks
+        writer.write(step)
+
+
+class _Sink:
+    """A file-like `write` into a bytearray, for `download_to_file`."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._data = data
+
+    def write(self, piece: bytes) -> int:
+        self._data += piece
+        return len(piece)
+
+
+def _abandon(writer: Any) -> None:
+    """Cancel a BlobWriter's session with GCS's documented DELETE on the session URL, and close
+    it without finishing the upload. Not `BlobWriter.terminate()`: in google-cloud-storage 3.17
+    it DELETEs the URL that starts uploads, not the session's, and cancels nothing. And the writer
+    must end closed: it is an io object, whose finalizer calls close(), which would send the
+    buffered bytes as the last chunk and make GCS create a truncated object."""
+    try:
+        upload, transport = getattr(writer, "_upload_and_transport", None) or (None, None)
+        session_url = getattr(upload, "resumable_url", None)
+        if session_url:
+            transport.delete(session_url, timeout=30)
+    finally:
+        buffer = getattr(writer, "_buffer", None)
+        if buffer is not None:
+            buffer.close()  # what terminate() ends with: close() then sends nothing
+        else:
+            writer.terminate()
 
 
 def _default_client(bucket: str, project: str | None) -> storage.Client:
