@@ -10,6 +10,7 @@ it used in the process environment (AZUREML_CURRENT_CLOUD); flowport itself neve
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import Any
 
 from flowport.adapters.azureml.clouds import AzureCloud
@@ -27,7 +28,10 @@ def discover_tracking_uri(
     ca_bundle: str | None = None,
 ) -> TrackingUri:
     """The workspace's `azureml://` tracking URI, as ARM reports it (blocking)."""
-    from azure.ai.ml import MLClient
+    with warnings.catch_warnings():
+        # azure-ai-ml's schemas warn about their own marshmallow use on import: not the user's concern.
+        warnings.simplefilter("ignore")
+        from azure.ai.ml import MLClient
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
