@@ -136,6 +136,8 @@ class VersionStorage:
                 "model version files to Amazon S3 only so far",
                 "NOT_IMPLEMENTED",
             )
+        if not self.location:
+            raise ApiError("Unity Catalog gave the version no storage location", "INTERNAL_ERROR")
         if not self.location.startswith("s3://"):
             raise ApiError(
                 f"Unity Catalog gave S3 credentials for a storage location that is not s3:// "

@@ -314,11 +314,8 @@ class UnityCatalogRegistry:
             s3_region=self.s3_region,
         )
         attempted: list[str] = []
-        step = "reading the version's storage location"
+        step = "getting temporary credentials for the version's storage"
         try:
-            if not location:
-                raise ApiError(f"{TARGET} gave the new version no storage location", "INTERNAL_ERROR")
-            step = "getting temporary credentials for the version's storage"
             await storage.open()
             step = "copying the model's files into the version's storage"
             await copy_files(store, path, files, storage, attempted)
