@@ -653,7 +653,7 @@ def test_sas_url_helpers_errors_never_show_the_sas(azurite, container, run_block
         errors.append(excinfo.value)
         with pytest.raises(ConnectionResetError):
             await upload_to_blob_url(writable, failing(), run_blocking=run_blocking, block_size=BLOCK)
-        for bad in ("ftp://host/x", f"{azurite.account_url}/only-a-container"):
+        for bad in ("ftp://host/x", f"https://{HOST}/only-a-container"):
             with pytest.raises(ApiError) as excinfo:
                 download_from_blob_url(bad, run_blocking=run_blocking)
         errors.append(excinfo.value)
