@@ -103,6 +103,19 @@ _DENIED = frozenset(
 _BUSY = frozenset(
     {"ServerBusy", "OperationTimedOut", "InternalError", "IncrementalCopyOfEarlierVersionSnapshotNotAllowed"}
 )
+_OPTIONS = frozenset(
+    {
+        "account_url",
+        "connection_string",
+        "account_key",
+        "sas_token",
+        "credential",
+        "max_threads",
+        "block_size",
+        "max_retries",
+        "environ",
+    }
+)
 _UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 _T = TypeVar("_T")
 
@@ -500,6 +513,11 @@ class AzureBlobArtifactStore(ArtifactStore):
         constructor's keywords (account_url, connection_string, account_key, sas_token, credential,
         max_threads, block_size, max_retries; `environ` replaces os.environ as the place to look for
         MLflow's variables)."""
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise BackendConfigError(
+                f"wasbs store: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(_OPTIONS))})"
+            )
         return cls(uri, **options)
 
     def __repr__(self) -> str:

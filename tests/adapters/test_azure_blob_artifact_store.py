@@ -245,6 +245,9 @@ def test_configuration_mistakes_name_the_option_never_the_secret(azurite):
         message = str(excinfo.value)
         assert expected in message, options
         assert ACCOUNT_KEY not in message and "SECRETSIG" not in message
+    with pytest.raises(BackendConfigError) as excinfo:
+        open_artifact_store(root, account_key=ACCOUNT_KEY, endpoint_url="http://x", environ={})
+    assert "endpoint_url" in str(excinfo.value) and "account_url" in str(excinfo.value)
     # The environment's connection string carries its endpoint: an account_url beside it is a conflict.
     with pytest.raises(BackendConfigError) as excinfo:
         AzureBlobArtifactStore(root, account_url=azurite.account_url, environ=azurite.env)
