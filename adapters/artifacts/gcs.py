@@ -446,13 +446,19 @@ class GcsArtifactStore(ArtifactStore):
     def _delete(self, rel: str) -> None:
         """The object at `rel` and every object below it; GCS has nothing to rename, so a reader
         may see a directory half gone while this runs."""
-        names = []
+        found = False
         if self._get_blob(self._key(rel)) is not None:
-            names.append(self._key(rel))
-        names.extend(self._names_below(self._children_prefix(rel)))
-        if not names:
+            self._delete_names([self._key(rel)], rel)
+            found = True
+        # A page at a time; deleting before asking for the next is safe: pages continue by name.
+        below = self._client.list_blobs(self._bucket, prefix=self._children_prefix(rel), retry=self._retry)
+        for page in below.pages:
+            names = [blob.name for blob in page]
+            if names:
+                self._delete_names(names, rel)
+                found = True
+        if not found:
             raise does_not_exist(f"No such artifact: '{rel}'")
-        self._delete_names(names, rel)
 
     def _delete_names(self, names: Sequence[str], rel: str) -> None:
         """Delete in batches of GCS's size; an object already gone is no failure, any other is."""
@@ -546,16 +552,15 @@ class GcsArtifactStore(ArtifactStore):
         self, path: str, upload_id: str, part_number: int, chunks: AsyncIterable[bytes]
     ) -> str:
         rel = self._rel(path)
-        with self._errors(rel, missing="upload", upload_id=upload_id):
-            # Before taking the client's bytes, make sure the upload is still there.
-            staging, num_parts = await self._call(self._open_upload, rel, upload_id)
-            _check_count("part_number", part_number, num_parts)
-            part = staging + _part_name(part_number)
-            _, etag = await self._upload(rel, part, chunks, md5=True)
-            # Aborted or completed while this part was arriving: drop what would be an orphan.
-            if await self._call(self._get_blob, staging + _MANIFEST) is None:
-                await self._call(self._delete_quietly, [part])
-                raise does_not_exist(f"Multipart upload '{upload_id}' does not exist")
+        # Before taking the client's bytes, make sure the upload is still there.
+        staging, num_parts = await self._library(rel, "bucket", self._open_upload, rel, upload_id)
+        _check_count("part_number", part_number, num_parts)
+        part = staging + _part_name(part_number)
+        _, etag = await self._upload(rel, part, chunks, md5=True)
+        # Aborted or completed while this part was arriving: drop what would be an orphan.
+        if await self._library(rel, "bucket", self._get_blob, staging + _MANIFEST) is None:
+            await self._call(self._delete_quietly, [part])
+            raise does_not_exist(f"Multipart upload '{upload_id}' does not exist")
         return str(etag)
 
     async def complete_multipart_upload(

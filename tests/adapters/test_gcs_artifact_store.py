@@ -526,6 +526,24 @@ def test_multipart_upload_ids(root_store, gcs, bucket):
     assert all_names(gcs, bucket) == []
 
 
+def test_failed_part_stream_passes_through_and_stages_nothing(root_store, gcs, bucket):
+    async def scenario():
+        upload_id = await root_store.create_multipart_upload("f", 2)
+
+        async def breaks() -> AsyncIterator[bytes]:
+            yield b"p" * (CHUNK + 1)  # a resumable upload is under way
+            raise ConnectionResetError("client went away")
+
+        # The client's own failure, as it is: not mistaken for GCS being unreachable.
+        with pytest.raises(ConnectionResetError):
+            await root_store.upload_part("f", upload_id, 1, breaks())
+        assert all_names(gcs, bucket) == [f"{STAGING_DIR}/{upload_id}/upload.json"]
+        await root_store.abort_multipart_upload("f", upload_id)
+
+    run(scenario())
+    assert all_names(gcs, bucket) == []
+
+
 def test_part_arriving_after_abort_is_dropped(root_store, gcs, bucket):
     async def scenario():
         upload_id = await root_store.create_multipart_upload("f", 1)
