@@ -429,6 +429,19 @@ def test_upload_part_larger_than_a_block(root_store, azurite, container):
     assert open_uploads(azurite, container) == []
 
 
+def test_empty_last_part(root_store):
+    # A file whose size is a whole number of parts: a client may still send an empty last part.
+    async def scenario():
+        upload_id = await root_store.create_multipart_upload("f", 2)
+        e1 = await root_store.upload_part("f", upload_id, 1, stream([b"whole"]))
+        e2 = await root_store.upload_part("f", upload_id, 2, stream([]))
+        assert e2 == md5(b"")
+        await root_store.complete_multipart_upload("f", upload_id, [(1, e1), (2, e2)])
+        return await read_all(root_store, "f")
+
+    assert run(scenario()) == b"whole"
+
+
 def test_upload_ids_are_checked(root_store):
     async def scenario():
         upload_id = await root_store.create_multipart_upload("f", 2)
