@@ -65,6 +65,8 @@ _SPOOL_STEP = 1 << 20
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _CONTENT_TYPE = "application/octet-stream"
 
+_OPTIONS = frozenset({"client", "project", "max_threads", "chunk_size", "retry_deadline_seconds"})
+
 _UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 # Failures on the way to GCS or back: nothing the client did, worth trying again later.
 _TRANSIENT = (
@@ -146,7 +148,13 @@ class GcsArtifactStore(ArtifactStore):
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> GcsArtifactStore:
-        """`gs://bucket` or `gs://bucket/some/prefix`; `options` are the constructor's keywords."""
+        """`gs://bucket` or `gs://bucket/some/prefix`; `options` are the constructor's keywords
+        (project, max_threads, chunk_size, retry_deadline_seconds; client, programmatic use)."""
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise BackendConfigError(
+                f"gs store: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(_OPTIONS))})"
+            )
         return cls(uri, **options)
 
     def __repr__(self) -> str:

@@ -40,6 +40,7 @@ from flowport.adapters.artifacts.gcs import (
     GcsArtifactStore,
 )
 from flowport.adapters.artifacts.registry import open_artifact_store
+from flowport.adapters.backend import BackendConfigError
 from flowport.v1.errors import ApiError
 from tests.adapters.artifact_store_contract import (
     OPERATIONS,
@@ -227,6 +228,9 @@ def test_root_uri_and_options(emulator):
         with pytest.raises(ApiError) as excinfo:
             GcsArtifactStore("gs://bucket", client=client, **options)
         assert error_code(excinfo) == "INVALID_PARAMETER_VALUE", options
+    # From a configuration file's artifact_store_options: a misspelt key is named, with the known ones.
+    with pytest.raises(BackendConfigError, match="chunksize.*known: chunk_size, client, max_threads"):
+        open_artifact_store("gs://bucket", client=client, chunksize=1 << 20)
     client.close()
 
 
@@ -250,6 +254,7 @@ def test_open_artifact_store_uses_the_emulator_from_the_environment(emulator, bu
 _ADC_SCRIPT = """
 import asyncio, json, sys
 from flowport.adapters.artifacts.registry import open_artifact_store
+from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.backend import BackendConfigError
 
 try:
