@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report only problems
     # One INFO line per upstream request would drown the log (and URLs may carry presigned queries).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("azure").setLevel(logging.WARNING)  # else one INFO block per Azure SDK request
     if args.config and (args.backend_store_uri or args.artifacts_destination):
         print(
             "flowport: --config names the backends; drop --backend-store-uri and --artifacts-destination "

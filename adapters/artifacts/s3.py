@@ -592,7 +592,7 @@ def _attachment(filename: str) -> str:
 
 
 def _parse_upload_id(upload_id: str) -> tuple[int, str]:
-    match = _UPLOAD_ID.match(upload_id) if isinstance(upload_id, str) else None
+    match = _UPLOAD_ID.fullmatch(upload_id) if isinstance(upload_id, str) else None
     if match is None or int(match.group(1)) > MAX_PARTS:
         raise invalid_parameter(f"Invalid multipart upload id {upload_id!r}")
     return int(match.group(1)), match.group(2)

@@ -38,7 +38,6 @@ Interface with the Databricks backend (`adapters/databricks/backend.py`, `regist
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import urllib.parse
 import uuid
@@ -51,9 +50,7 @@ from google.protobuf.message import Message
 from flowport.adapters.artifact_store import ArtifactStore
 from flowport.adapters.databricks import uc_messages
 from flowport.adapters.databricks.uc_version_files import VersionStorage, copy_files, list_files, read_small
-from flowport.adapters.mlflow_rest import transport as rest
 from flowport.adapters.mlflow_rest.transport import RestTransport
-from flowport.adapters.resilience import TransientError
 from flowport.v1 import registry_pb2, tracking_pb2
 from flowport.v1.errors import HTTP_STATUS, ApiError, invalid_parameter
 
@@ -541,38 +538,15 @@ class UnityCatalogRegistry:
         return await self.resilience.call(attempt, idempotent=True, deadline=deadline)
 
     async def _once(self, method: str, route: str, body: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """One attempt, no retries: TransientError or ApiError on failure, else the answer's JSON object.
-
-        GET sends the body as its query, as MLflow's client does; the others send JSON. This is
-        RestTransport.exchange without its retries (see the report: `exchange_once`).
-        """
-        if method == "GET":
-            params, content, headers = _query(body), None, None
-        else:
-            params, content, headers = None, json.dumps(body).encode(), {"content-type": "application/json"}
+        """One attempt, no retries: GET sends the body as its query, as MLflow's client does."""
         try:
-            async with asyncio.timeout(self.resilience.attempt_timeout(deadline)):
-                reply = await self.transport._send(
-                    method, UC_ROUTES + route, params, content, headers, deadline
+            if method == "GET":
+                return await self.transport.json_once(
+                    method, UC_ROUTES + route, deadline=deadline, params=_query(body)
                 )
-                await reply.aread()
-        except TimeoutError:
-            raise TransientError("no answer within the attempt's time") from None
-        if reply.status_code != 200:
-            try:
-                rest._raise_for(self.backend_name, reply)
-            except ApiError as err:
-                raise _known_code(err) from None
-        try:
-            data = reply.json() if reply.content else {}
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ApiError(
-                f"Backend '{self.backend_name}' ({TARGET}) answered with a body that is not JSON",
-                "INTERNAL_ERROR",
-            )
-        return data
+            return await self.transport.json_once(method, UC_ROUTES + route, deadline=deadline, body=body)
+        except ApiError as err:
+            raise _known_code(err) from None
 
     def _answer(self, response: Message) -> Message:
         """An answer as clients see it: no request-id tags, `mlflow-artifacts:` locations."""

@@ -149,6 +149,37 @@ class RestTransport:
 
         return await self.resilience.call(attempt, idempotent=idempotent, deadline=deadline)
 
+    async def json_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float,
+        params: list[tuple[str, str]] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One attempt of a JSON call outside the proto routes (a target's own API), no retries:
+        TransientError or ApiError on failure, else the answer's JSON object."""
+        content = json.dumps(body).encode() if body is not None else None
+        headers = {"content-type": "application/json"} if content is not None else None
+        try:
+            async with asyncio.timeout(self.resilience.attempt_timeout(deadline)):
+                reply = await self._send(method, path, params, content, headers, deadline)
+                await reply.aread()
+        except TimeoutError:
+            raise TransientError("no answer within the attempt's time") from None
+        if reply.status_code != 200:
+            _raise_for(self.backend, reply)
+        try:
+            data = reply.json() if reply.content else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ApiError(
+                f"Backend '{self.backend}' answered with a body that is not JSON", "INTERNAL_ERROR"
+            )
+        return data
+
     async def _send(
         self,
         method: str,
@@ -186,9 +217,7 @@ class RestTransport:
         await self._client.aclose()
 
 
-def _decode(
-    backend: str, reply: httpx.Response, message: M, hook: Callable[[Any], Any] | None = None
-) -> M:
+def _decode(backend: str, reply: httpx.Response, message: M, hook: Callable[[Any], Any] | None = None) -> M:
     if reply.status_code != 200:
         _raise_for(backend, reply)
     try:
