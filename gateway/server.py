@@ -25,6 +25,7 @@ from flowport.gateway.config import ConfigError, ServeConfig, load_config
 from flowport.gateway.grpc.door import add_to_server
 from flowport.gateway.http.app import HttpDoor
 from flowport.gateway.service import GatewayService
+from flowport.v1.errors import ApiError
 
 log = logging.getLogger("flowport")
 
@@ -60,12 +61,17 @@ def build_service(config: ServeConfig) -> GatewayService:
             except ValueError as err:
                 raise ConfigError(f"{config.config_file}: backends.{spec.name}: {err}") from None
         return GatewayService(backends, gateway_config.workspaces)
-    backend = LocalBackend(
-        "local",
-        database_uri=config.backend_store_uri,
-        artifact_root=config.artifacts_destination,
-        max_threads=config.max_threads,
-    )
+    try:
+        backend = LocalBackend(
+            "local",
+            database_uri=config.backend_store_uri,
+            artifact_root=config.artifacts_destination,
+            max_threads=config.max_threads,
+        )
+    except ApiError as err:  # a store refused its URI or could not find credentials
+        raise ConfigError(f"--artifacts-destination: {err.message}") from None
+    except ValueError as err:
+        raise ConfigError(f"--artifacts-destination: {err}") from None
     return GatewayService({backend.name: backend}, {DEFAULT_WORKSPACE: backend.name})
 
 
