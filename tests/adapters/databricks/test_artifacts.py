@@ -14,7 +14,7 @@ from flowport.adapters.databricks.artifacts import ArtifactOwner, owner_of
 from flowport.v1 import tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
 from tests.adapters.databricks.conftest import backend, new_run, run
-from tests.fixtures.databricks import SSE_HEADER
+from tests.fixtures.databricks import SSE_HEADER, AzureBlobRoot
 from tests.fixtures.upstream_proxy import Respond
 
 MiB = 1 << 20
@@ -328,3 +328,36 @@ def test_trace_data_uses_the_trace_credentials(databricks):
     exp, back = run(go())
     assert back == b'{"spans": []}'
     assert databricks.stored(exp, trace_id, "artifacts", "traces.json") == back
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory):
+    from tests.fixtures.azurite import run_azurite
+
+    with run_azurite(tmp_path_factory.mktemp("dbx-azurite")) as server:
+        server.create_container("dbx-root")
+        yield server
+
+
+def test_azure_workspaces_hand_out_blob_sas_uris(databricks, azurite):
+    data = os.urandom(3 * MiB + 11)
+    databricks.standin.azure = AzureBlobRoot(
+        azurite.account_url, azurite.account_name, azurite.account_key, "dbx-root"
+    )
+
+    async def go():
+        async with backend(databricks.host) as db:
+            exp, run_id = await new_run(db)
+            path = f"{exp}/{run_id}/artifacts/model/weights.bin"
+            await db.artifact_store.write(path, chunks(data))
+            return exp, run_id, await read_all(db.artifact_store, path)
+
+    try:
+        exp, run_id, back = run(go())
+    finally:
+        databricks.standin.azure = None
+    assert back == data
+    blob = azurite.service_client().get_blob_client(
+        "dbx-root", databricks.standin.key(exp, run_id, "artifacts", "model", "weights.bin")
+    )
+    assert blob.download_blob().readall() == data
