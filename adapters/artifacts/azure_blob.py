@@ -62,6 +62,16 @@ from flowport.adapters.artifact_store import (
     completed_parts,
     normalize_artifact_path,
 )
+from flowport.adapters.artifacts.object_store import (
+    MAX_PARTS,
+    MAX_PRESIGN_SECONDS,
+    attachment,
+    check_count,
+    check_expiry,
+    describe_path,
+    parse_numbered_upload_id,
+    plain_name,
+)
 from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
@@ -70,9 +80,6 @@ DEFAULT_BLOCK_SIZE = 8 << 20
 # Azure's limits: a block (service version 2019-12-12 on) and the committed blocks of one blob.
 MAX_BLOCK_SIZE = 4000 << 20
 MAX_BLOCKS = 50_000
-MAX_PARTS = 10_000  # what the gateway's multipart routes allow, as S3 does
-# A user delegation key lives at most seven days, and so does any SAS we mint.
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 # Reads fetch ranges of this size: the first GET of a blob would otherwise take 32 MiB at once.
 _GET_RANGE = 4 << 20
 _DELETE_BATCH = 256  # a blob batch request takes at most this many sub-requests
@@ -358,10 +365,6 @@ def _azure_errors(where: str, container: str, upload_id: str | None = None) -> I
         raise error from None  # the SDK's exception text may hold request details; none of it goes on
 
 
-def _where(rel: str) -> str:
-    return f"'{rel}'" if rel else "the artifact root"
-
-
 # --- SAS-URL helpers -----------------------------------------------------------------------------
 
 
@@ -543,7 +546,7 @@ class AzureBlobArtifactStore(ArtifactStore):
         )
 
     def _errors(self, rel: str, upload_id: str | None = None) -> contextlib.AbstractContextManager[None]:
-        return _azure_errors(_where(rel), self.container, upload_id)
+        return _azure_errors(describe_path(rel), self.container, upload_id)
 
     @staticmethod
     def _rel(path: str | None) -> str:
@@ -576,7 +579,7 @@ class AzureBlobArtifactStore(ArtifactStore):
             if not is_dir and _folder_marker(item):
                 continue  # its "name/" prefix, listed too when it has children, is the directory
             name = item.name[len(prefix) : -1] if is_dir else item.name[len(prefix) :]
-            if _plain_name(name):  # skips "folder/" markers and names we could never address
+            if plain_name(name):  # skips "folder/" markers and names we could never address
                 child = f"{rel}/{name}" if rel else name
                 infos.append(
                     FileInfo(child, True, None) if is_dir else FileInfo(child, False, int(item.size))
@@ -694,7 +697,7 @@ class AzureBlobArtifactStore(ArtifactStore):
         verb = str(method).upper()
         if verb not in ("GET", "PUT"):
             raise invalid_parameter(f"Presigned URLs are for GET or PUT, not {method!r}")
-        _check_expiry(expires_in)
+        check_expiry(expires_in)
         if not self.supports_presigned_urls:
             raise ApiError(
                 f"Presigned URLs for container '{self.container}' need the account key or a token "
@@ -719,7 +722,7 @@ class AzureBlobArtifactStore(ArtifactStore):
             permission = BlobSasPermissions(read=True)
             # A browser opening the URL saves the file rather than rendering it (HTML, SVG) on the
             # account's origin; the override is part of the signature.
-            extra["content_disposition"] = _attachment(posixpath.basename(rel))
+            extra["content_disposition"] = attachment(posixpath.basename(rel))
         else:
             permission = BlobSasPermissions(create=True, write=True)
         sas = generate_blob_sas(
@@ -761,7 +764,7 @@ class AzureBlobArtifactStore(ArtifactStore):
         rel = self._rel(path)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
-        _check_count("num_parts", num_parts, MAX_PARTS)
+        check_count("num_parts", num_parts, MAX_PARTS)
         token = _new_token()
         with self._errors(rel):
             await self._call(self._blob(rel).stage_block, str(_BlockId("o", token)), b"o", length=1)
@@ -771,8 +774,8 @@ class AzureBlobArtifactStore(ArtifactStore):
         self, path: str, upload_id: str, part_number: int, chunks: AsyncIterable[bytes]
     ) -> str:
         rel = self._rel(path)
-        num_parts, token = _parse_upload_id(upload_id)
-        _check_count("part_number", part_number, num_parts)
+        num_parts, token = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
+        check_count("part_number", part_number, num_parts)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
         blob = self._blob(rel)
@@ -796,7 +799,7 @@ class AzureBlobArtifactStore(ArtifactStore):
         self, path: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
         rel = self._rel(path)
-        num_parts, token = _parse_upload_id(upload_id)
+        num_parts, token = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
         wanted = completed_parts(upload_id, num_parts, parts)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
@@ -812,7 +815,7 @@ class AzureBlobArtifactStore(ArtifactStore):
 
     async def abort_multipart_upload(self, path: str, upload_id: str) -> None:
         rel = self._rel(path)
-        _, token = _parse_upload_id(upload_id)
+        _, token = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
         blob = self._blob(rel)
@@ -996,25 +999,6 @@ def _check_block_size(block_size: object) -> None:
         )
 
 
-def _check_count(name: str, value: object, highest: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
-        raise invalid_parameter(f"{name} must be between 1 and {highest}, got {value!r}")
-
-
-def _check_expiry(expires_in: object) -> None:
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-        raise invalid_parameter(f"expires_in must be an integer, got {expires_in!r}")
-    if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-        raise invalid_parameter(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-
-
-def _parse_upload_id(upload_id: str) -> tuple[int, str]:
-    match = _UPLOAD_ID.fullmatch(upload_id) if isinstance(upload_id, str) else None
-    if match is None or int(match.group(1)) > MAX_PARTS:
-        raise invalid_parameter(f"Invalid multipart upload id {upload_id!r}")
-    return int(match.group(1)), match.group(2)
-
-
 def _parse_time(value: Any) -> datetime.datetime:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
@@ -1026,22 +1010,3 @@ def _folder_marker(blob: Any) -> bool:
     and tools that emulate folders (hdi_isfolder) keep at a directory's own name."""
     metadata = getattr(blob, "metadata", None) or {}
     return str(metadata.get("hdi_isfolder", "")).lower() == "true"
-
-
-def _plain_name(name: str) -> bool:
-    """Whether `name` is one segment a client could address again (not "", "..", "a%2fb", ...)."""
-    if not name or "/" in name:
-        return False
-    try:
-        return normalize_artifact_path(name) == name
-    except ApiError:
-        return False
-
-
-def _attachment(filename: str) -> str:
-    """An RFC 6266 `attachment` Content-Disposition; names that are not plain printable ASCII go
-    percent-encoded (RFC 5987), so no control character reaches a header."""
-    if not filename.isascii() or not filename.isprintable():
-        return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}"
-    escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
-    return f'attachment; filename="{escaped}"'

@@ -39,6 +39,14 @@ from flowport.adapters.artifact_store import (
     completed_parts,
     normalize_artifact_path,
 )
+from flowport.adapters.artifacts.object_store import (
+    MAX_PARTS,
+    attachment,
+    check_count,
+    check_expiry,
+    describe_path,
+    plain_name,
+)
 from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
@@ -48,9 +56,6 @@ CHUNK_MULTIPLE = 256 << 10
 # One compose request takes at most this many sources; longer lists are composed in rounds.
 COMPOSE_LIMIT = 32
 # S3's part limit, kept so that every store answers a multipart request the same way.
-MAX_PARTS = 10_000
-# V4 signed URLs live at most seven days.
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 # Every object name the store keeps for itself has a segment starting with this (as in the file
 # store); client paths may not, and `list` never shows one.
 RESERVED_PREFIX = ".flowport-"
@@ -81,10 +86,6 @@ _TRANSIENT = (
 )
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
-
-
-def _where(rel: str) -> str:
-    return f"'{rel}'" if rel else "the artifact root"
 
 
 class GcsArtifactStore(ArtifactStore):
@@ -198,11 +199,11 @@ class GcsArtifactStore(ArtifactStore):
                 last = self._translate(exc.cause, rel, missing, upload_id)
                 if last is not None:
                     return last
-            return ApiError(f"GCS did not answer for {_where(rel)} in time; try again", _UNAVAILABLE)
+            return ApiError(f"GCS did not answer for {describe_path(rel)} in time; try again", _UNAVAILABLE)
         if isinstance(exc, api_exceptions.GoogleAPICallError):
             return self._api_error(exc.code, rel, missing, upload_id)
         if isinstance(exc, DataCorruption):
-            return ApiError(f"GCS received {_where(rel)} damaged in transit; try again", _UNAVAILABLE)
+            return ApiError(f"GCS received {describe_path(rel)} damaged in transit; try again", _UNAVAILABLE)
         if isinstance(exc, InvalidResponse):  # the resumable-upload layer's own error
             return self._api_error(getattr(exc.response, "status_code", None), rel, missing, upload_id)
         if isinstance(exc, google.auth.exceptions.RefreshError):
@@ -213,7 +214,8 @@ class GcsArtifactStore(ArtifactStore):
             )
         if isinstance(exc, _TRANSIENT):
             return ApiError(
-                f"GCS could not be reached for {_where(rel)} ({type(exc).__name__}); try again", _UNAVAILABLE
+                f"GCS could not be reached for {describe_path(rel)} ({type(exc).__name__}); try again",
+                _UNAVAILABLE,
             )
         if isinstance(exc, google.auth.exceptions.GoogleAuthError):
             return ApiError(
@@ -230,17 +232,17 @@ class GcsArtifactStore(ArtifactStore):
                 return does_not_exist(f"GCS bucket '{self.bucket}' does not exist")
             if missing == "upload":
                 return does_not_exist(f"Multipart upload '{upload_id}' does not exist")
-            return does_not_exist(f"No such artifact: {_where(rel)}")
+            return does_not_exist(f"No such artifact: {describe_path(rel)}")
         if status in (401, 403):
-            where = f"{_where(rel)} in bucket '{self.bucket}'"
+            where = f"{describe_path(rel)} in bucket '{self.bucket}'"
             return ApiError(f"GCS denied access to {where} ({status})", "PERMISSION_DENIED")
         if status == 410:  # a resumable session GCS dropped
-            return ApiError(f"GCS dropped the upload of {_where(rel)}; try again", _UNAVAILABLE)
+            return ApiError(f"GCS dropped the upload of {describe_path(rel)}; try again", _UNAVAILABLE)
         if status in (400, 411, 413):
-            return invalid_parameter(f"GCS refused the request for {_where(rel)} ({status})")
+            return invalid_parameter(f"GCS refused the request for {describe_path(rel)} ({status})")
         if status in (408, 429) or (status is not None and status >= 500):
             return ApiError(f"GCS is busy or unavailable ({status}); try again", _UNAVAILABLE)
-        return ApiError(f"GCS request for {_where(rel)} failed ({status})", "INTERNAL_ERROR")
+        return ApiError(f"GCS request for {describe_path(rel)} failed ({status})", "INTERNAL_ERROR")
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -299,11 +301,13 @@ class GcsArtifactStore(ArtifactStore):
         for page in pages:
             for common in page.prefixes:
                 name = common[len(prefix) : -1]
-                if _plain_name(name):
+                if plain_name(name, RESERVED_PREFIX):
                     infos.append(FileInfo(f"{rel}/{name}" if rel else name, True, None))
             for blob in page:
                 name = blob.name[len(prefix) :]
-                if _plain_name(name):  # skips "folder/" placeholders, our staging, unaddressable names
+                if plain_name(
+                    name, RESERVED_PREFIX
+                ):  # skips "folder/" placeholders, our staging, unaddressable names
                     infos.append(FileInfo(f"{rel}/{name}" if rel else name, False, int(blob.size or 0)))
         infos.sort(key=lambda info: info.path)
         return infos
@@ -336,7 +340,7 @@ class GcsArtifactStore(ArtifactStore):
             if found is None:
                 if await self._call(self._bucket_is_missing):
                     raise does_not_exist(f"GCS bucket '{self.bucket}' does not exist")
-                raise does_not_exist(f"No such artifact: {_where(rel)}")
+                raise does_not_exist(f"No such artifact: {describe_path(rel)}")
         size = int(found.size or 0)
         # Ranged reads of the generation we found: an overwrite mid-read fails the read rather
         # than splicing two versions. A window is one chunk, handed out in the caller's sizes.
@@ -358,7 +362,7 @@ class GcsArtifactStore(ArtifactStore):
                     retry=self._retry,
                 )
             if not data:
-                raise ApiError(f"{_where(rel)} changed while it was read; try again", _UNAVAILABLE)
+                raise ApiError(f"{describe_path(rel)} changed while it was read; try again", _UNAVAILABLE)
             position += len(data)
             with memoryview(data) as view:
                 for start in range(0, len(view), chunk_size):
@@ -416,7 +420,7 @@ class GcsArtifactStore(ArtifactStore):
             if isinstance(exc, ApiError) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 # A 404 mid-upload is a resumable session GCS forgot, unless the bucket is gone.
                 if not await self._call(self._bucket_is_missing):
-                    dropped = f"GCS dropped the upload of {_where(rel)}; try again"
+                    dropped = f"GCS dropped the upload of {describe_path(rel)}; try again"
                     raise ApiError(dropped, _UNAVAILABLE) from exc
             raise
         return size, digest.hexdigest() if digest is not None else None
@@ -499,7 +503,7 @@ class GcsArtifactStore(ArtifactStore):
         verb = str(method).upper()
         if verb not in ("GET", "PUT"):
             raise invalid_parameter(f"Presigned URLs are for GET or PUT, not {method!r}")
-        _check_expiry(expires_in)
+        check_expiry(expires_in)
         options: dict[str, Any] = {
             "version": "v4",
             "method": verb,
@@ -508,7 +512,7 @@ class GcsArtifactStore(ArtifactStore):
         if verb == "GET":
             # A browser opening the URL saves the file rather than rendering it (HTML, SVG) on the
             # bucket's origin; the override is part of the signature.
-            options["response_disposition"] = _attachment(posixpath.basename(rel))
+            options["response_disposition"] = attachment(posixpath.basename(rel))
         blob = self._bucket.blob(self._key(rel))
         with self._errors(rel):
             # In a thread: impersonated credentials sign with a network call.
@@ -543,7 +547,7 @@ class GcsArtifactStore(ArtifactStore):
         rel = self._rel(path)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
-        _check_count("num_parts", num_parts, MAX_PARTS)
+        check_count("num_parts", num_parts, MAX_PARTS)
         upload_id = uuid.uuid4().hex
         manifest = json.dumps({"path": rel, "num_parts": num_parts}).encode()
         with self._errors(rel, missing="bucket"):
@@ -562,7 +566,7 @@ class GcsArtifactStore(ArtifactStore):
         rel = self._rel(path)
         # Before taking the client's bytes, make sure the upload is still there.
         staging, num_parts = await self._library(rel, "bucket", self._open_upload, rel, upload_id)
-        _check_count("part_number", part_number, num_parts)
+        check_count("part_number", part_number, num_parts)
         part = staging + _part_name(part_number)
         _, etag = await self._upload(rel, part, chunks, md5=True)
         # Aborted or completed while this part was arriving: drop what would be an orphan.
@@ -744,16 +748,6 @@ def _parse_root(root_uri: str) -> tuple[str, str]:
     return parts.netloc, prefix
 
 
-def _plain_name(name: str) -> bool:
-    """Whether `name` is one segment a client could address again (not "", "..", "a%2fb", ours)."""
-    if not name or "/" in name or name.startswith(RESERVED_PREFIX):
-        return False
-    try:
-        return normalize_artifact_path(name) == name
-    except ApiError:
-        return False
-
-
 def _part_name(part_number: int) -> str:
     return f"part-{part_number:05d}"
 
@@ -761,24 +755,3 @@ def _part_name(part_number: int) -> str:
 def _md5_hex(md5_base64: str | None) -> str | None:
     """GCS reports md5 as base64; clients compare S3-style hex etags."""
     return base64.b64decode(md5_base64).hex() if md5_base64 else None
-
-
-def _check_count(name: str, value: object, highest: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
-        raise invalid_parameter(f"{name} must be between 1 and {highest}, got {value!r}")
-
-
-def _check_expiry(expires_in: object) -> None:
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-        raise invalid_parameter(f"expires_in must be an integer, got {expires_in!r}")
-    if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-        raise invalid_parameter(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-
-
-def _attachment(filename: str) -> str:
-    """An RFC 6266 `attachment` Content-Disposition; names that are not plain printable ASCII go
-    percent-encoded (RFC 5987), so no control character reaches a header."""
-    if not filename.isascii() or not filename.isprintable():
-        return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}"
-    escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
-    return f'attachment; filename="{escaped}"'

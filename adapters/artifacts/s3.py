@@ -30,15 +30,21 @@ from flowport.adapters.artifact_store import (
     normalize_artifact_path,
     normalize_etag,
 )
+from flowport.adapters.artifacts.object_store import (
+    MAX_PARTS,
+    attachment,
+    check_count,
+    check_expiry,
+    describe_path,
+    parse_numbered_upload_id,
+    plain_name,
+)
 from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # S3's own limits: parts per upload, the smallest part but the last, and the largest part.
-MAX_PARTS = 10_000
 MIN_PART_SIZE = 5 << 20
 MAX_PART_SIZE = 5 << 30
-# SigV4 presigned URLs live at most seven days.
-MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
 # Bucket names as S3 accepts them, legacy us-east-1 ones (capitals, underscores) included.
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
@@ -102,10 +108,6 @@ _NO_CREDENTIALS = (
 
 _UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
 _T = TypeVar("_T")
-
-
-def _where(rel: str) -> str:
-    return f"'{rel}'" if rel else "the artifact root"
 
 
 class S3ArtifactStore(ArtifactStore):
@@ -191,7 +193,7 @@ class S3ArtifactStore(ArtifactStore):
             raise self._api_error(str(error.get("Code", "")), status, rel, upload_id) from exc
         except _TRANSIENT as exc:
             raise ApiError(
-                f"S3 could not be reached for {_where(rel)} ({type(exc).__name__}); try again",
+                f"S3 could not be reached for {describe_path(rel)} ({type(exc).__name__}); try again",
                 _UNAVAILABLE,
             ) from exc
         except _NO_CREDENTIALS as exc:
@@ -202,7 +204,7 @@ class S3ArtifactStore(ArtifactStore):
             ) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise ApiError(
-                f"S3 request for {_where(rel)} failed ({type(exc).__name__})", "INTERNAL_ERROR"
+                f"S3 request for {describe_path(rel)} failed ({type(exc).__name__})", "INTERNAL_ERROR"
             ) from exc
 
     def _api_error(self, code: str, status: int | None, rel: str, upload_id: str | None) -> ApiError:
@@ -211,19 +213,19 @@ class S3ArtifactStore(ArtifactStore):
             return does_not_exist(f"S3 bucket '{self.bucket}' does not exist")
         if code == "NoSuchUpload":
             if upload_id is None:  # our own upload inside `write`, gone under us
-                return ApiError(f"S3 dropped the upload of {_where(rel)}; try again", _UNAVAILABLE)
+                return ApiError(f"S3 dropped the upload of {describe_path(rel)}; try again", _UNAVAILABLE)
             return does_not_exist(f"Multipart upload '{upload_id}' does not exist")
         if code in _NOT_FOUND or (status == 404 and not code):
-            return does_not_exist(f"No such artifact: {_where(rel)}")
+            return does_not_exist(f"No such artifact: {describe_path(rel)}")
         if code in _DENIED or status == 403:
-            return ApiError(f"S3 denied access to {_where(rel)} ({code})", "PERMISSION_DENIED")
+            return ApiError(f"S3 denied access to {describe_path(rel)} ({code})", "PERMISSION_DENIED")
         if code == "EntityTooSmall":
             return invalid_parameter(f"Every part but the last must be at least {MIN_PART_SIZE} bytes")
         if code in _BAD_REQUEST:
-            return invalid_parameter(f"S3 refused the request for {_where(rel)} ({code})")
+            return invalid_parameter(f"S3 refused the request for {describe_path(rel)} ({code})")
         if code in _BUSY or status == 429 or (status is not None and status >= 500):
             return ApiError(f"S3 is busy or unavailable ({code or status}); try again", _UNAVAILABLE)
-        return ApiError(f"S3 request for {_where(rel)} failed ({code or status})", "INTERNAL_ERROR")
+        return ApiError(f"S3 request for {describe_path(rel)} failed ({code or status})", "INTERNAL_ERROR")
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -266,11 +268,11 @@ class S3ArtifactStore(ArtifactStore):
         for page in self._pages(prefix, Delimiter="/"):
             for common in page.get("CommonPrefixes", []):
                 name = common["Prefix"][len(prefix) : -1]
-                if _plain_name(name):
+                if plain_name(name):
                     infos.append(FileInfo(f"{rel}/{name}" if rel else name, True, None))
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(prefix) :]
-                if _plain_name(name):  # skips "folder/" markers and keys we could never address
+                if plain_name(name):  # skips "folder/" markers and keys we could never address
                     infos.append(FileInfo(f"{rel}/{name}" if rel else name, False, int(obj["Size"])))
         infos.sort(key=lambda info: info.path)
         return infos
@@ -417,21 +419,21 @@ class S3ArtifactStore(ArtifactStore):
         operation = {"GET": "get_object", "PUT": "put_object"}.get(str(method).upper())
         if operation is None:
             raise invalid_parameter(f"Presigned URLs are for GET or PUT, not {method!r}")
-        _check_expiry(expires_in)
+        check_expiry(expires_in)
         params = {"Bucket": self.bucket, "Key": self._key(rel)}
         if operation == "get_object":
             # A browser opening the URL saves the file rather than rendering it (HTML, SVG) on the
             # bucket's origin, as MLflow's S3 repository does; the override is part of the signature.
-            params["ResponseContentDisposition"] = _attachment(posixpath.basename(rel))
+            params["ResponseContentDisposition"] = attachment(posixpath.basename(rel))
         return await self._presign(rel, operation, params, expires_in)
 
     async def presigned_part_url(self, path: str, upload_id: str, part_number: int, expires_in: int) -> str:
         rel = self._rel(path)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
-        num_parts, s3_id = _parse_upload_id(upload_id)
-        _check_count("part_number", part_number, num_parts)
-        _check_expiry(expires_in)
+        num_parts, s3_id = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
+        check_count("part_number", part_number, num_parts)
+        check_expiry(expires_in)
         # Signing does not ask S3 whether the upload exists: a PUT to an aborted one fails with NoSuchUpload.
         params = {"Bucket": self.bucket, "Key": self._key(rel), "UploadId": s3_id, "PartNumber": part_number}
         return await self._presign(rel, "upload_part", params, expires_in)
@@ -449,7 +451,7 @@ class S3ArtifactStore(ArtifactStore):
         rel = self._rel(path)
         if not rel:
             raise invalid_parameter("Cannot upload to the artifact root itself; name a file")
-        _check_count("num_parts", num_parts, MAX_PARTS)
+        check_count("num_parts", num_parts, MAX_PARTS)
         with self._errors(rel):
             created = await self._call(
                 self._client.create_multipart_upload, Bucket=self.bucket, Key=self._key(rel)
@@ -460,8 +462,8 @@ class S3ArtifactStore(ArtifactStore):
         self, path: str, upload_id: str, part_number: int, chunks: AsyncIterable[bytes]
     ) -> str:
         rel = self._rel(path)
-        num_parts, s3_id = _parse_upload_id(upload_id)
-        _check_count("part_number", part_number, num_parts)
+        num_parts, s3_id = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
+        check_count("part_number", part_number, num_parts)
         key = self._key(rel)
         with self._errors(rel, upload_id):
             # Before taking the client's bytes (up to 5 GiB), make sure the upload is still there.
@@ -487,7 +489,7 @@ class S3ArtifactStore(ArtifactStore):
         self, path: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
         rel = self._rel(path)
-        num_parts, s3_id = _parse_upload_id(upload_id)
+        num_parts, s3_id = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
         wanted = completed_parts(upload_id, num_parts, parts)
         key = self._key(rel)
         with self._errors(rel, upload_id):
@@ -534,7 +536,7 @@ class S3ArtifactStore(ArtifactStore):
 
     async def abort_multipart_upload(self, path: str, upload_id: str) -> None:
         rel = self._rel(path)
-        _, s3_id = _parse_upload_id(upload_id)
+        _, s3_id = parse_numbered_upload_id(_UPLOAD_ID, upload_id)
         with self._errors(rel, upload_id):
             await self._call(
                 self._client.abort_multipart_upload, Bucket=self.bucket, Key=self._key(rel), UploadId=s3_id
@@ -558,41 +560,3 @@ def _parse_root(root_uri: str) -> tuple[str, str]:
     if parts.query or parts.fragment:
         raise invalid_parameter(f"'{root_uri}': an S3 root takes no query or fragment")
     return parts.netloc, normalize_artifact_path(parts.path.lstrip("/"))
-
-
-def _plain_name(name: str) -> bool:
-    """Whether `name` is one segment a client could address again (not "", "..", "a%2fb", ...)."""
-    if not name or "/" in name:
-        return False
-    try:
-        return normalize_artifact_path(name) == name
-    except ApiError:
-        return False
-
-
-def _check_count(name: str, value: object, highest: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= highest:
-        raise invalid_parameter(f"{name} must be between 1 and {highest}, got {value!r}")
-
-
-def _check_expiry(expires_in: object) -> None:
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-        raise invalid_parameter(f"expires_in must be an integer, got {expires_in!r}")
-    if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
-        raise invalid_parameter(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-
-
-def _attachment(filename: str) -> str:
-    """An RFC 6266 `attachment` Content-Disposition; names that are not plain printable ASCII go
-    percent-encoded (RFC 5987), so no control character reaches a header."""
-    if not filename.isascii() or not filename.isprintable():
-        return f"attachment; filename*=UTF-8''{urllib.parse.quote(filename)}"
-    escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
-    return f'attachment; filename="{escaped}"'
-
-
-def _parse_upload_id(upload_id: str) -> tuple[int, str]:
-    match = _UPLOAD_ID.fullmatch(upload_id) if isinstance(upload_id, str) else None
-    if match is None or int(match.group(1)) > MAX_PARTS:
-        raise invalid_parameter(f"Invalid multipart upload id {upload_id!r}")
-    return int(match.group(1)), match.group(2)

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore
-from flowport.adapters.artifacts.s3 import MAX_PRESIGN_SECONDS, S3ArtifactStore
+from flowport.adapters.artifacts.object_store import MAX_PRESIGN_SECONDS
+from flowport.adapters.artifacts.s3 import S3ArtifactStore
 from flowport.adapters.backend import (
     PRESIGNED_DOWNLOAD_TTL_SECONDS,
     PRESIGNED_UPLOAD_TTL_SECONDS,
