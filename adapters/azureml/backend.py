@@ -15,6 +15,7 @@ import logging
 import os
 import ssl
 import time
+import urllib.parse
 from typing import Any, ClassVar
 
 from google.protobuf.message import Message
@@ -22,16 +23,19 @@ from google.protobuf.message import Message
 from flowport.adapters.artifact_store import ArtifactStore
 from flowport.adapters.artifacts.registry import open_artifact_store
 from flowport.adapters.azureml import filters, run_order
+from flowport.adapters.azureml.artifacts import AzureMlRunArtifactStore
 from flowport.adapters.azureml.auth import AzureBearerAuth
 from flowport.adapters.azureml.clouds import azure_cloud
 from flowport.adapters.azureml.credentials import SERVICE_PRINCIPAL_OPTIONS, build_credential
 from flowport.adapters.azureml.discovery import discover_tracking_uri
 from flowport.adapters.azureml.statuses import map_run_statuses
-from flowport.adapters.azureml.workspace import MLFLOW_API, TrackingUri, WorkspaceScope
+from flowport.adapters.azureml.workspace import HISTORY_API, MLFLOW_API, TrackingUri, WorkspaceScope
 from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.capabilities import MLFLOW_SERVER, Capability
 from flowport.adapters.local.search import decode_page_token, encode_page_token
+from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
+from flowport.adapters.mlflow_rest.transport import RestTransport
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.v1 import registry_pb2, tracking_pb2
@@ -113,24 +117,29 @@ class AzureMlBackend(MlflowRestBackend):
             raise BackendConfigError(
                 f"azureml backend option endpoint_url must be an http(s) URL, got {endpoint_url!r}"
             )
-        # The data plane: given, or from the tracking URI, or found by discovery at start.
-        self._endpoint_url = endpoint_url
-        if endpoint_url:
-            url = endpoint_url.rstrip("/") + MLFLOW_API + self.scope.path
-        elif self.tracking is not None:
-            url = self.tracking.rest_base
-        else:
-            url = _UNDISCOVERED
+        verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         super().__init__(
             name,
-            url=url,
+            url=_UNDISCOVERED,
             retry=retry,
             artifact_root=artifact_store_uri or "mlflow-artifacts:/",
             artifact_store=artifact_store,
-            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
+            verify=verify,
             max_threads=max_threads,
         )
-        self._describe = f"Backend '{name}' (Azure ML {self.scope})"
+        self._describe = f"Backend '{name}' (Azure ML workspace '{self.scope.workspace}')"
+        # Run artifacts through the workspace's run history service, on the same host and token.
+        self.history = RestTransport(name, _UNDISCOVERED, resilience=self.resilience, verify=verify)
+        self._direct_artifacts = artifact_store is not None
+        if not self._direct_artifacts:
+            self._artifacts = AzureMlRunArtifactStore(
+                self.history, run_blocking=self.run_blocking, target=self._describe
+            )
+        # The workspace's host: given, or from the tracking URI, or found by discovery at start.
+        if endpoint_url:
+            self._point_at(endpoint_url.rstrip("/"), urllib.parse.urlsplit(endpoint_url).netloc)
+        elif self.tracking is not None:
+            self._point_at(self.tracking.host_url, self.tracking.host)
         self.credential = credential or build_credential(
             self.cloud,
             tenant_id=tenant_id,
@@ -143,6 +152,7 @@ class AzureMlBackend(MlflowRestBackend):
             self.credential, self.cloud.scope, run_blocking=self.run_blocking, describe=self._describe
         )
         self.transport.set_auth(self.auth)
+        self.history.set_auth(self.auth)
         self.transport.answer_hook = map_run_statuses
         self._arm_endpoint_url = arm_endpoint_url
         self._ca_bundle = ca_bundle
@@ -202,9 +212,7 @@ class AzureMlBackend(MlflowRestBackend):
                     ca_bundle=self._ca_bundle,
                 )
             )
-            self.url = self.tracking.rest_base
-            # The transport was built before the endpoint was known; its base moves there now.
-            self.transport.prefix = self.url
+            self._point_at(self.tracking.host_url, self.tracking.host)
             log.info("backend %s: %s serves MLflow at %s", self.name, self.scope, self.url)
         try:
             await self.auth.token()
@@ -213,6 +221,16 @@ class AzureMlBackend(MlflowRestBackend):
         except Exception as err:  # TransientError: Entra ID unreachable
             raise ApiError(f"{self._describe}: {err}", "TEMPORARILY_UNAVAILABLE") from None
         self._ready, self._not_ready = True, None
+
+    def _point_at(self, host_url: str, host: str) -> None:
+        """Send MLflow and run-history calls to the workspace at `host_url` (`https://<host>`)."""
+        self.url = host_url + MLFLOW_API + self.scope.path
+        # The transports were built before the endpoint was known; their bases move there now.
+        self.transport.prefix = self.url
+        self.history.prefix = host_url + HISTORY_API + self.scope.path
+        if not self._direct_artifacts:
+            # Run artifact URIs are azureml://<host>/mlflow/v2.0/<scope>/experiments/<id>/runs/<id>/artifacts.
+            self.uris = ArtifactUriMap(f"azureml://{host}{MLFLOW_API}{self.scope.path}")
 
     async def _ensure_ready(self) -> None:
         if self._ready:
@@ -234,6 +252,10 @@ class AzureMlBackend(MlflowRestBackend):
         if self._not_ready is not None:
             raise self._not_ready
         return self._artifacts
+
+    async def close(self) -> None:
+        await self.history.close()
+        await super().close()
 
     # -- Azure's gaps
 

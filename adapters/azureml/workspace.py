@@ -15,6 +15,8 @@ import urllib.parse
 from flowport.adapters.backend import BackendConfigError
 
 MLFLOW_API = "/mlflow/v2.0"
+# The run history service (artifacts), under the same host and workspace scope.
+HISTORY_API = "/history/v1.0"
 _PROVIDER = "providers/Microsoft.MachineLearningServices/workspaces"
 _TRACKING_PATH = re.compile(
     r"^/mlflow/v[12]\.0/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/"

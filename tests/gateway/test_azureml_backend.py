@@ -6,12 +6,15 @@ TLS; discovery asks a local ARM stand-in (tests/fixtures/azureml.py).
 
 from __future__ import annotations
 
+import os
+import pathlib
 import time
 import uuid
 
 import httpx
 import mlflow
 import pytest
+import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
@@ -24,6 +27,7 @@ from tests.fixtures.azureml import (
     run_azureml_gateway,
     workspace_scope,
 )
+from tests.fixtures.azurite import run_azurite
 from tests.fixtures.processes import run_gateway
 from tests.fixtures.upstream_proxy import Respond
 
@@ -38,8 +42,14 @@ def tls(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def azure(tmp_path_factory, tls):
-    with run_azureml(tmp_path_factory.mktemp("azureml-remote"), tls) as setup:
+def azurite(tmp_path_factory):
+    with run_azurite(tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory, tls, azurite):
+    with run_azureml(tmp_path_factory.mktemp("azureml-remote"), tls, azurite) as setup:
         yield setup
 
 
@@ -354,3 +364,69 @@ def test_bad_configuration_fails_at_start_with_one_line_naming_the_backend(tmp_p
     problem = [line for line in output.splitlines() if "backends.aml" in line]
     assert len(problem) == 1 and "missing workspace" in problem[0]
     assert "Traceback" not in output and CLIENT_SECRET not in output
+
+
+def test_run_artifacts_go_through_the_run_history_service_to_blob_storage(
+    client, azure, azurite, azure_gateway, tmp_path
+):
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "MLmodel").write_text("flavors: {}\n")
+    (folder / "sub" / "weights.bin").write_bytes(b"w" * 5000)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    mlflow.set_experiment(_name("artifacts"))
+    azure.proxy.clear_records()
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(big))
+        mlflow.log_artifacts(str(folder), artifact_path="model")
+    run_id, exp_id = run.info.run_id, run.info.experiment_id
+    # Clients see the gateway's own URIs, never Azure's.
+    assert (
+        client.get_run(run_id).info.artifact_uri
+        == f"mlflow-artifacts:/experiments/{exp_id}/runs/{run_id}/artifacts"
+    )
+
+    top = {f.path: f for f in client.list_artifacts(run_id)}
+    assert set(top) == {"big.bin", "model"} and top["model"].is_dir and top["big.bin"].file_size == 3 << 20
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{client.get_run(run_id).info.artifact_uri}/model")
+    assert {f.path: f.file_size for f in listed} == {"model/MLmodel": len("flavors: {}\n"), "model/sub": None}
+    # The MLflow 3 client looks for a logged model of that name in a runs:/ listing below the root;
+    # Azure ML has none, and the client is told so (as it would be by Azure itself).
+    with pytest.raises(MlflowException) as info:
+        client.list_artifacts(run_id, "model")
+    assert "logged models" in _refused(info)
+    out = pathlib.Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "out")))
+    assert (out / "big.bin").read_bytes() == big.read_bytes()
+    assert (out / "model" / "sub" / "weights.bin").read_bytes() == b"w" * 5000
+
+    # The bytes are in the workspace's storage, where Azure ML's run history puts them.
+    container = azurite.service_client().get_container_client("azureml")
+    blob = container.get_blob_client(azure.history.blob_name(run_id, "model/sub/weights.bin"))
+    assert blob.download_blob().readall() == b"w" * 5000
+    # ... and went neither through the MLflow endpoint nor through the server behind it.
+    assert not azure.proxy.recorded(path_regex="mlflow-artifacts")
+    operations = {(method, op) for method, op, _ in azure.history.requests}
+    assert {("POST", "batch/metadata"), ("GET", "contentinfo"), ("GET", "prefix/contentinfo")} <= operations
+    assert all(r.rejection is None for r in azure.proxy.recorded(path_regex="^/history/"))
+
+    # A registered model from the run's artifacts loads through models:/ URIs.
+    model = _name("artmodel")
+    client.create_registered_model(model)
+    client.create_model_version(
+        model, f"mlflow-artifacts:/experiments/{exp_id}/runs/{run_id}/artifacts/model", run_id
+    )
+    local = pathlib.Path(
+        mlflow.artifacts.download_artifacts(f"models:/{model}/1", dst_path=str(tmp_path / "m"))
+    )
+    assert (local / "sub" / "weights.bin").read_bytes() == b"w" * 5000
+
+    # Run history is append-only: no overwrite, no delete, each said plainly.
+    with pytest.raises(requests.HTTPError) as info, mlflow.start_run(run_id=run_id):
+        mlflow.log_artifact(str(big))
+    assert "RESOURCE_ALREADY_EXISTS" in str(info.value) and "Azure ML" in str(info.value)
+    reply = httpx.delete(
+        f"{azure_gateway.url}/api/2.0/mlflow-artifacts/artifacts/experiments/{exp_id}"
+        f"/runs/{run_id}/artifacts/big.bin"
+    )
+    assert reply.status_code == 404 and "append-only" in reply.json()["message"]
