@@ -104,7 +104,6 @@ class AzureMlBackend(MlflowRestBackend):
         recheck_seconds: float = RECHECK_SECONDS,
         sort_max_runs: int = run_order.DEFAULT_MAX_RUNS,
         artifact_store: ArtifactStore | None = None,
-        artifact_store_uri: str | None = None,
         max_threads: int = 8,
     ) -> None:
         self.cloud = azure_cloud(cloud)
@@ -122,7 +121,6 @@ class AzureMlBackend(MlflowRestBackend):
             name,
             url=_UNDISCOVERED,
             retry=retry,
-            artifact_root=artifact_store_uri or "mlflow-artifacts:/",
             artifact_store=artifact_store,
             verify=verify,
             max_threads=max_threads,
@@ -178,7 +176,6 @@ class AzureMlBackend(MlflowRestBackend):
                 "recheck_seconds", options.get("recheck_seconds", RECHECK_SECONDS)
             ),
             sort_max_runs=options.get("sort_max_runs", run_order.DEFAULT_MAX_RUNS),
-            artifact_store_uri=root,
             artifact_store=open_artifact_store(root, **(options.get("artifact_store_options") or {}))
             if root
             else None,
@@ -228,9 +225,9 @@ class AzureMlBackend(MlflowRestBackend):
         # The transports were built before the endpoint was known; their bases move there now.
         self.transport.prefix = self.url
         self.history.prefix = host_url + HISTORY_API + self.scope.path
-        if not self._direct_artifacts:
-            # Run artifact URIs are azureml://<host>/mlflow/v2.0/<scope>/experiments/<id>/runs/<id>/artifacts.
-            self.uris = ArtifactUriMap(f"azureml://{host}{MLFLOW_API}{self.scope.path}")
+        # Run artifact URIs are azureml://<host>/mlflow/v2.0/<scope>/experiments/<id>/runs/<id>/artifacts;
+        # below that root, store paths are the same whichever store keeps the bytes.
+        self.uris = ArtifactUriMap(f"azureml://{host}{MLFLOW_API}{self.scope.path}")
 
     async def _ensure_ready(self) -> None:
         if self._ready:
