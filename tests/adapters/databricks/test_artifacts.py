@@ -5,7 +5,10 @@ verifies every presigned URL and refuses requests that also carry an Authorizati
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -14,7 +17,7 @@ from flowport.adapters.databricks.artifacts import ArtifactOwner, owner_of
 from flowport.v1 import tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
 from tests.adapters.databricks.conftest import backend, new_run, run
-from tests.fixtures.databricks import SSE_HEADER, AzureBlobRoot
+from tests.fixtures.databricks import PAT, SSE_HEADER, AzureBlobRoot
 from tests.fixtures.upstream_proxy import Respond
 
 MiB = 1 << 20
@@ -361,3 +364,64 @@ def test_azure_workspaces_hand_out_blob_sas_uris(databricks, azurite):
         "dbx-root", databricks.standin.key(exp, run_id, "artifacts", "model", "weights.bin")
     )
     assert blob.download_blob().readall() == data
+
+
+# A write-then-read of `megabytes` MiB through the store in a fresh process, which reports its peak
+# RSS growth (VmHWM: ru_maxrss would carry over the big parent's across exec).
+_MEMORY_SCRIPT = """
+import asyncio, hashlib, json, os, sys
+from flowport.adapters.databricks.backend import DatabricksBackend
+from flowport.v1 import tracking_pb2
+
+def peak_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+async def main(host, token, megabytes, warmup):
+    db = DatabricksBackend("mem", sdk_options={"host": host, "token": token})
+    await db.start()
+    exp = await db.invoke("CreateExperiment", tracking_pb2.CreateExperiment(name=os.urandom(6).hex()))
+    run = await db.invoke("CreateRun", tracking_pb2.CreateRun(experiment_id=exp.experiment_id))
+    root = f"{exp.experiment_id}/{run.run.info.run_id}/artifacts"
+    block = os.urandom(1 << 20)
+
+    async def round_trip(name, count):
+        async def chunks():
+            for _ in range(count):
+                yield block
+        written = await db.artifact_store.write(f"{root}/{name}", chunks())
+        digest, size = hashlib.md5(), 0
+        async for chunk in db.artifact_store.read(f"{root}/{name}"):
+            digest.update(chunk)
+            size += len(chunk)
+        return written, size, digest.hexdigest()
+
+    await round_trip("warmup.bin", warmup)
+    before = peak_kib()
+    written, size, digest = await round_trip("big.bin", megabytes)
+    after = peak_kib()
+    expected = hashlib.md5()
+    for _ in range(megabytes):
+        expected.update(block)
+    await db.close()
+    ok = digest == expected.hexdigest()
+    print(json.dumps({"written": written, "size": size, "ok": ok, "growth_kib": after - before}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+"""
+
+
+def test_memory_stays_bounded_for_a_large_artifact(databricks):
+    megabytes = 64
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, databricks.host, PAT, str(megabytes), "12"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DATABRICKS_CONFIG_FILE": "/nonexistent/databrickscfg"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["written"] == report["size"] == megabytes * MiB and report["ok"]
+    # Spooled to disk past 8 MiB and streamed back: far less than the 64 MiB that went through.
+    assert report["growth_kib"] < 32 * 1024, report
