@@ -29,6 +29,9 @@ REFRESH_MARGIN_SECONDS = 300.0
 # When the credential hands back the token already held (its own cache), ask again this much later
 # rather than on every request; never later than the token's expiry.
 RETRY_SECONDS = 30.0
+# After Entra ID refused the credential, calls in the next seconds get the same answer without
+# asking again: a wrong secret must not turn every request into a sign-in attempt.
+REFUSAL_SECONDS = 5.0
 
 RunBlocking = Callable[..., Awaitable[Any]]
 
@@ -52,6 +55,7 @@ class AzureBearerAuth(httpx.Auth):
         self._clock = clock
         self._token: AccessToken | None = None
         self._refresh_at = 0.0
+        self._refused: tuple[ApiError, float] | None = None  # the last refusal and when it expires
         self._lock = asyncio.Lock()
         self.fetches = 0  # how often the credential was asked (tests and metrics)
 
@@ -70,7 +74,19 @@ class AzureBearerAuth(httpx.Auth):
             # Whoever held the lock before us may have refreshed already.
             now = self._clock()
             if self._token is None or now >= self._refresh_at:
-                token = await self._fetch()
+                if self._refused is not None and now < self._refused[1]:
+                    raise self._refused[0]
+                try:
+                    token = await self._fetch()
+                except (ApiError, TransientError) as err:
+                    if isinstance(err, ApiError):
+                        self._refused = (err, now + REFUSAL_SECONDS)
+                    if self._token is not None and now < self._token.expires_on - 1:
+                        # The held token still works: use it, and try again a little later.
+                        self._refresh_at = min(self._token.expires_on, now + REFUSAL_SECONDS)
+                        return self._token.token
+                    raise
+                self._refused = None
                 self._token, self._refresh_at = token, _refresh_time(token, self._token, now)
             return self._token.token
 

@@ -11,6 +11,7 @@ in Azure's spelling are mapped to MLflow's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import ssl
@@ -155,6 +156,7 @@ class AzureMlBackend(MlflowRestBackend):
         self._arm_endpoint_url = arm_endpoint_url
         self._ca_bundle = ca_bundle
         self._ready = False
+        self._readiness = asyncio.Lock()  # one discovery at a time, however many calls wait
         self._not_ready: ApiError | None = None
         self._checked_at = 0.0
 
@@ -230,14 +232,17 @@ class AzureMlBackend(MlflowRestBackend):
         self.uris = ArtifactUriMap(f"azureml://{host}{MLFLOW_API}{self.scope.path}")
 
     async def _ensure_ready(self) -> None:
+        """Until discovery and sign-in succeed, calls fail with the reason; checked again now and then."""
         if self._ready:
             return
-        if time.monotonic() - self._checked_at >= self.recheck_seconds:
-            try:
-                await self._become_ready()
-            except ApiError as err:
-                self._not_ready = err
-        if self._not_ready is not None:
+        async with self._readiness:
+            due = self._not_ready is None or time.monotonic() - self._checked_at >= self.recheck_seconds
+            if not self._ready and due:
+                try:
+                    await self._become_ready()
+                except ApiError as err:
+                    self._not_ready = err
+        if not self._ready and self._not_ready is not None:
             raise self._not_ready
 
     async def invoke(self, rpc: str, request: Message) -> Message:

@@ -184,3 +184,54 @@ def test_entra_id_unreachable_is_transient_and_nothing_was_sent():
         assert info.value.request_sent is False
 
     asyncio.run(body())
+
+
+def test_a_refused_credential_is_not_asked_again_at_once():
+    async def body() -> None:
+        clock = Clock()
+
+        class Refusing:
+            calls = 0
+
+            def get_token(self, *scopes, **kwargs):
+                Refusing.calls += 1
+                raise ClientAuthenticationError("AADSTS7000215: Invalid client secret provided.")
+
+        auth = _auth(Refusing(), clock)
+        for _ in range(10):
+            with pytest.raises(ApiError):
+                await auth.token()
+        assert Refusing.calls == 1
+        clock.now += 6
+        with pytest.raises(ApiError):
+            await auth.token()
+        assert Refusing.calls == 2
+
+    asyncio.run(body())
+
+
+def test_a_failed_refresh_keeps_the_token_that_still_works():
+    async def body() -> None:
+        clock = Clock()
+        credential = Credential(clock, lifetime=3600)
+        auth = _auth(credential, clock)
+        assert await auth.token() == "tok-1"
+        failing = {"on": True}
+        original = credential.get_token
+
+        def flaky(*scopes, **kwargs):
+            if failing["on"]:
+                credential.calls.append(scopes)
+                raise ServiceRequestError("Entra ID unreachable")
+            return original(*scopes, **kwargs)
+
+        credential.get_token = flaky
+        clock.now += 3600 - 100  # due for refresh, not expired
+        assert await auth.token() == "tok-1"
+        calls = len(credential.calls)
+        assert await auth.token() == "tok-1" and len(credential.calls) == calls  # not asked per request
+        failing["on"] = False
+        clock.now += 10
+        assert (await auth.token()).startswith("tok-") and await auth.token() != "tok-1"
+
+    asyncio.run(body())
