@@ -180,3 +180,31 @@ def test_an_unreachable_host_names_the_host_to_check():
     name, error = run(call())
     assert error.error_code == "TEMPORARILY_UNAVAILABLE"
     assert f"'{name}'" in error.message and host in error.message and "reachable" in error.message
+
+
+def test_a_workspace_without_host_metadata_still_works(databricks):
+    # Not every workspace serves /.well-known/databricks-config: the SDK goes on without it, and
+    # OAuth M2M then needs the OIDC discovery URL as an option (databricks-sdk ≥ 0.160 takes it
+    # from the host metadata only).
+    databricks.standin.host_metadata = False
+    since = len(databricks.workspace.records)
+
+    async def calls():
+        async with backend(databricks.host) as with_pat:
+            await with_pat.invoke("GetExperiment", GET_DEFAULT)
+        sdk = {
+            "host": databricks.host,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "discovery_url": f"{databricks.host}/oidc/.well-known/oauth-authorization-server",
+        }
+        async with backend(None, sdk=sdk) as with_oauth:
+            await with_oauth.invoke("GetExperiment", GET_DEFAULT)
+            return with_oauth.config.auth_type
+
+    try:
+        assert run(calls()) == "oauth-m2m"
+    finally:
+        databricks.standin.host_metadata = True
+    metadata = [r for r in databricks.workspace.records[since:] if r.path == "/.well-known/databricks-config"]
+    assert metadata and all(r.upstream_status == 404 for r in metadata)
