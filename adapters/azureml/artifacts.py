@@ -18,7 +18,7 @@ import asyncio
 import json
 import posixpath
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -39,11 +39,18 @@ class AzureMlRunArtifactStore(ArtifactStore):
     scheme = "azureml"
 
     def __init__(
-        self, history: RestTransport, *, run_blocking: RunBlocking, target: str = "Azure ML"
+        self,
+        history: RestTransport,
+        *,
+        run_blocking: RunBlocking,
+        target: str = "Azure ML",
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._history = history
         self._run_blocking = run_blocking
         self._target = target
+        # Awaited before each call: the backend's discovery and sign-in, retried while they fail.
+        self._ready = ready or _always_ready
 
     # -- paths
 
@@ -74,6 +81,7 @@ class AzureMlRunArtifactStore(ArtifactStore):
         if located is None:
             return []
         route, inner = located
+        await self._ready()
         base = normalize_artifact_path(path)
         prefix = inner + "/" if inner else ""
         children: dict[str, str | None] = {}  # name → content URI of a file, None for a directory
@@ -117,6 +125,7 @@ class AzureMlRunArtifactStore(ArtifactStore):
         return self._read(*located, chunk_size)
 
     async def _read(self, route: str, inner: str, chunk_size: int) -> AsyncIterator[bytes]:
+        await self._ready()
         info = await self._content_info(route, inner)
         uri = info.get("contentUri")
         if not uri:
@@ -131,6 +140,7 @@ class AzureMlRunArtifactStore(ArtifactStore):
         if located is None or not located[1]:
             raise invalid_parameter(f"Cannot write an artifact at '{normalize_artifact_path(path)}'")
         route, inner = located
+        await self._ready()
         body = json.dumps({"paths": [{"path": inner}]}).encode()
         # Creating is not idempotent (a second create of the path conflicts): retried only if unsent.
         answer = await read_json_object(
@@ -222,6 +232,10 @@ class AzureMlRunArtifactStore(ArtifactStore):
                 "RESOURCE_ALREADY_EXISTS",
             )
         return ApiError(f"{self._target} refused to create artifact '{inner}': {message}", "INTERNAL_ERROR")
+
+
+async def _always_ready() -> None:
+    return None
 
 
 def _quote(segment: str) -> str:

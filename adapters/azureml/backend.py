@@ -132,7 +132,7 @@ class AzureMlBackend(MlflowRestBackend):
         self._direct_artifacts = artifact_store is not None
         if not self._direct_artifacts:
             self._artifacts = AzureMlRunArtifactStore(
-                self.history, run_blocking=self.run_blocking, target=self._describe
+                self.history, run_blocking=self.run_blocking, target=self._describe, ready=self._ensure_ready
             )
         # The workspace's host: given, or from the tracking URI, or found by discovery at start.
         if endpoint_url:
@@ -251,8 +251,8 @@ class AzureMlBackend(MlflowRestBackend):
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        if self._not_ready is not None:
-            raise self._not_ready
+        # Run history needs the workspace found and a token: its store waits for (or reports) that
+        # on each call. A wasbs:// store needs neither.
         return self._artifacts
 
     async def close(self) -> None:

@@ -339,13 +339,21 @@ def test_arm_unreachable_at_start_answers_with_the_reason_then_recovers(tmp_path
         with run_azureml_gateway(
             tmp_path / "gw", azure, discovery=True, backend_options={"recheck_seconds": 1}
         ) as gateway:
-            reply = httpx.get(f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
-            assert reply.status_code == 503
-            body = reply.json()
-            assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
-            assert "Azure ML" in body["message"] and "Resource Manager" in body["message"]
+            listing = f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts"
+            run_folder = {"path": f"experiments/0/runs/{'0' * 32}/artifacts"}
+            for reply in (
+                httpx.get(f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}),
+                httpx.get(listing, params=run_folder, timeout=60),
+            ):
+                assert reply.status_code == 503
+                body = reply.json()
+                assert body["error_code"] == "TEMPORARILY_UNAVAILABLE"
+                assert "Azure ML" in body["message"] and "Resource Manager" in body["message"]
             azure.cloud.unavailable = False
             time.sleep(1.2)
+            # Artifact calls check again too, not only tracking calls.
+            reply = httpx.get(listing, params=run_folder, timeout=60)
+            assert reply.status_code == 200 and reply.json().get("files", []) == []
             reply = httpx.get(f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
             assert reply.status_code == 200 and reply.json()["experiment"]["name"] == "Default"
     finally:
