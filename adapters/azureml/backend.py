@@ -225,8 +225,8 @@ class AzureMlBackend(MlflowRestBackend):
         """Send MLflow and run-history calls to the workspace at `host_url` (`https://<host>`)."""
         self.url = host_url + MLFLOW_API + self.scope.path
         # The transports were built before the endpoint was known; their bases move there now.
-        self.transport.prefix = self.url
-        self.history.prefix = host_url + HISTORY_API + self.scope.path
+        self.transport.set_base_url(self.url)
+        self.history.set_base_url(host_url + HISTORY_API + self.scope.path)
         # Run artifact URIs are azureml://<host>/mlflow/v2.0/<scope>/experiments/<id>/runs/<id>/artifacts;
         # below that root, store paths are the same whichever store keeps the bytes.
         self.uris = ArtifactUriMap(f"azureml://{host}{MLFLOW_API}{self.scope.path}")

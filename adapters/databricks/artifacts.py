@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import httpx
 
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
+from flowport.adapters.artifacts.object_store import plain_name
 from flowport.adapters.mlflow_rest.transport import RestTransport, read_json_object
 from flowport.adapters.resilience import (
     RETRYABLE_STATUSES,
@@ -214,7 +215,7 @@ class DatabricksArtifactStore(ArtifactStore):
         infos = []
         for entry in entries:
             name = posixpath.relpath(entry.path, owner.path) if owner.path else entry.path
-            if not _plain_name(name):
+            if not plain_name(name):
                 continue  # not a direct child, or a name no client could address again
             child = f"{rel}/{name}"
             infos.append(FileInfo(child, entry.is_dir, None if entry.is_dir else int(entry.file_size)))
@@ -573,13 +574,3 @@ class _Spool:
 
 def _json(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
-
-
-def _plain_name(name: str) -> bool:
-    """Whether `name` is one segment a client could address again (not "", "..", "a/b", ...)."""
-    if not name or "/" in name or name in (".", ".."):
-        return False
-    try:
-        return normalize_artifact_path(name) == name
-    except ApiError:
-        return False

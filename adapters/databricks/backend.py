@@ -191,7 +191,7 @@ class DatabricksBackend(MlflowRestBackend):
                 raise self._not_ready from None
             self.url = _with_scheme(config.host)
             # The host may have come from the environment or a profile: only now is it known.
-            self.transport.prefix = self.url.rstrip("/")
+            self.transport.set_base_url(self.url)
             self.transport.set_auth(DatabricksAuth(self.name, config, self.run_blocking))
             self.config = config
             self._not_ready = None

@@ -78,8 +78,7 @@ class RestTransport:
     ) -> None:
         self.backend = backend
         self.resilience = resilience
-        self.prefix = base_url.rstrip("/") + "/" + path_prefix.strip("/")
-        self.prefix = self.prefix.rstrip("/")
+        self.set_base_url(base_url, path_prefix)
         self._client = httpx.AsyncClient(
             auth=auth,
             headers=dict(headers or {}),
@@ -87,6 +86,10 @@ class RestTransport:
             verify=verify,
             follow_redirects=False,
         )
+
+    def set_base_url(self, base_url: str, path_prefix: str = "") -> None:
+        """Where calls go; a cloud backend may learn it only after start (discovery, an SDK profile)."""
+        self.prefix = (base_url.rstrip("/") + "/" + path_prefix.strip("/")).rstrip("/")
 
     def set_auth(self, auth: httpx.Auth) -> None:
         """Install the signer once its credentials are known (they may need I/O to resolve)."""
