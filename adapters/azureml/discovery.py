@@ -28,10 +28,16 @@ def discover_tracking_uri(
     ca_bundle: str | None = None,
 ) -> TrackingUri:
     """The workspace's `azureml://` tracking URI, as ARM reports it (blocking)."""
-    with warnings.catch_warnings():
-        # azure-ai-ml's schemas warn about their own marshmallow use on import: not the user's concern.
-        warnings.simplefilter("ignore")
-        from azure.ai.ml import MLClient
+    where = f"Azure ML {scope}"
+    try:
+        with warnings.catch_warnings():
+            # azure-ai-ml's schemas warn about their own marshmallow use on import: not the user's concern.
+            warnings.simplefilter("ignore")
+            from azure.ai.ml import MLClient
+    except ImportError:
+        raise
+    except Exception as err:  # e.g. an AZUREML_CURRENT_CLOUD in the environment that names no cloud
+        raise ApiError(f"{where}: azure-ai-ml cannot start: {_first_line(err)}", "INTERNAL_ERROR") from None
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
@@ -44,7 +50,6 @@ def discover_tracking_uri(
         kwargs.update(_custom_cloud(arm_endpoint_url))
     if ca_bundle:
         kwargs["connection_verify"] = ca_bundle
-    where = f"Azure ML {scope}"
     try:
         client = MLClient(credential, scope.subscription_id, scope.resource_group, scope.workspace, **kwargs)
         workspace = client.workspaces.get(scope.workspace)
