@@ -11,11 +11,9 @@ in Azure's spelling are mapped to MLflow's.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import ssl
-import time
 import urllib.parse
 from typing import Any, ClassVar
 
@@ -37,6 +35,7 @@ from flowport.adapters.local.search import decode_page_token, encode_page_token
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
 from flowport.adapters.mlflow_rest.transport import RestTransport
+from flowport.adapters.readiness import Readiness
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.v1 import registry_pb2, tracking_pb2
@@ -112,7 +111,7 @@ class AzureMlBackend(MlflowRestBackend):
             raise BackendConfigError(f"azureml backend option ca_bundle: no such file {ca_bundle!r}")
         self.scope, self.tracking = _workspace(subscription_id, resource_group, workspace, tracking_uri)
         self.sort_max_runs = _positive_int("sort_max_runs", sort_max_runs)
-        self.recheck_seconds = float(recheck_seconds)
+        self.readiness = Readiness(name, self._become_ready, recheck_seconds=float(recheck_seconds))
         if endpoint_url is not None and not endpoint_url.startswith(("https://", "http://")):
             raise BackendConfigError(
                 f"azureml backend option endpoint_url must be an http(s) URL, got {endpoint_url!r}"
@@ -155,10 +154,6 @@ class AzureMlBackend(MlflowRestBackend):
         self.transport.answer_hook = map_run_statuses
         self._arm_endpoint_url = arm_endpoint_url
         self._ca_bundle = ca_bundle
-        self._ready = False
-        self._readiness = asyncio.Lock()  # one discovery at a time, however many calls wait
-        self._not_ready: ApiError | None = None
-        self._checked_at = 0.0
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> AzureMlBackend:
@@ -193,14 +188,9 @@ class AzureMlBackend(MlflowRestBackend):
     async def start(self) -> None:
         # ARM or Entra ID briefly unreachable must not stop the gateway: the backend answers with
         # the reason until a later check succeeds.
-        try:
-            await self._become_ready()
-        except ApiError as err:
-            self._not_ready = err
-            log.warning("backend %s is not ready: %s", self.name, err.message)
+        await self.readiness.start()
 
     async def _become_ready(self) -> None:
-        self._checked_at = time.monotonic()
         if self.url == _UNDISCOVERED:
             self.tracking = await self.run_blocking(
                 lambda: discover_tracking_uri(
@@ -219,7 +209,6 @@ class AzureMlBackend(MlflowRestBackend):
             raise
         except Exception as err:  # TransientError: Entra ID unreachable
             raise ApiError(f"{self._describe}: {err}", "TEMPORARILY_UNAVAILABLE") from None
-        self._ready, self._not_ready = True, None
 
     def _point_at(self, host_url: str, host: str) -> None:
         """Send MLflow and run-history calls to the workspace at `host_url` (`https://<host>`)."""
@@ -233,17 +222,7 @@ class AzureMlBackend(MlflowRestBackend):
 
     async def _ensure_ready(self) -> None:
         """Until discovery and sign-in succeed, calls fail with the reason; checked again now and then."""
-        if self._ready:
-            return
-        async with self._readiness:
-            due = self._not_ready is None or time.monotonic() - self._checked_at >= self.recheck_seconds
-            if not self._ready and due:
-                try:
-                    await self._become_ready()
-                except ApiError as err:
-                    self._not_ready = err
-        if not self._ready and self._not_ready is not None:
-            raise self._not_ready
+        await self.readiness.ensure()
 
     async def invoke(self, rpc: str, request: Message) -> Message:
         await self._ensure_ready()

@@ -9,9 +9,7 @@ registry flavour the workspace uses: the workspace registry (stages, no aliases)
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any, ClassVar
 
 from databricks.sdk.core import Config
@@ -30,6 +28,7 @@ from flowport.adapters.databricks.auth import SDK_OPTIONS, DatabricksAuth, build
 from flowport.adapters.databricks.quotas import QuotaGuard, Quotas, RunUsage
 from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
+from flowport.adapters.readiness import Readiness
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.v1 import tracking_pb2
@@ -97,10 +96,9 @@ class DatabricksBackend(MlflowRestBackend):
         )
         self.registry = registry
         self.config: Config | None = None
-        self.auth_recheck_seconds = float(auth_recheck_seconds)
-        self._not_ready: ApiError | None = None
-        self._checked_at = 0.0
-        self._ready_lock = asyncio.Lock()
+        self.readiness = Readiness(
+            name, self._resolve_credentials, recheck_seconds=float(auth_recheck_seconds)
+        )
         self.quota = QuotaGuard(quotas or Quotas(), self._run_usage)
         self._artifacts = DatabricksArtifactStore(
             self.transport,
@@ -166,35 +164,24 @@ class DatabricksBackend(MlflowRestBackend):
     async def start(self) -> None:
         # A misconfigured backend must not stop the gateway (other workspaces may be fine): each of
         # its calls answers with the reason until a later attempt succeeds.
-        try:
-            await self._ensure_ready()
-        except ApiError as err:
-            log.warning("backend %s is not ready: %s", self.name, err.message)
+        await self.readiness.start()
 
     async def _ensure_ready(self) -> None:
-        if self.config is not None:
-            return
-        async with self._ready_lock:
-            if self.config is not None:
-                return
-            recently = time.monotonic() - self._checked_at < self.auth_recheck_seconds
-            if self._not_ready is not None and recently:
-                raise self._not_ready
-            self._checked_at = time.monotonic()
-            try:
-                # The SDK asks the host for its metadata and OIDC endpoints: blocking I/O.
-                config = await self.run_blocking(build_config, self.name, self._sdk_options)
-            except BackendConfigError as err:
-                # PERMISSION_DENIED, as when the workspace refuses the gateway's credentials: the
-                # caller cannot fix it, and MLflow clients do not retry it for minutes.
-                self._not_ready = ApiError(str(err), "PERMISSION_DENIED")
-                raise self._not_ready from None
-            self.url = _with_scheme(config.host)
-            # The host may have come from the environment or a profile: only now is it known.
-            self.transport.set_base_url(self.url)
-            self.transport.set_auth(DatabricksAuth(self.name, config, self.run_blocking))
-            self.config = config
-            self._not_ready = None
+        await self.readiness.ensure()
+
+    async def _resolve_credentials(self) -> None:
+        try:
+            # The SDK asks the host for its metadata and OIDC endpoints: blocking I/O.
+            config = await self.run_blocking(build_config, self.name, self._sdk_options)
+        except BackendConfigError as err:
+            # PERMISSION_DENIED, as when the workspace refuses the gateway's credentials: the
+            # caller cannot fix it, and MLflow clients do not retry it for minutes.
+            raise ApiError(str(err), "PERMISSION_DENIED") from None
+        self.url = _with_scheme(config.host)
+        # The host may have come from the environment or a profile: only now is it known.
+        self.transport.set_base_url(self.url)
+        self.transport.set_auth(DatabricksAuth(self.name, config, self.run_blocking))
+        self.config = config
 
     # --- calls -------------------------------------------------------------------------------
 
