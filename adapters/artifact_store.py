@@ -110,6 +110,8 @@ class ArtifactStore(abc.ABC):
     """
 
     scheme: ClassVar[str]
+    # The keywords `from_uri` takes besides the URI (endpoints, credentials, sizes).
+    options: ClassVar[frozenset[str]] = frozenset()
 
     @abc.abstractmethod
     async def list(self, path: str) -> list[FileInfo]:

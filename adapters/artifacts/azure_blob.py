@@ -460,6 +460,7 @@ class AzureBlobArtifactStore(ArtifactStore):
     """
 
     scheme: ClassVar[str] = "wasbs"
+    options = _OPTIONS
 
     def __init__(
         self,
@@ -516,11 +517,6 @@ class AzureBlobArtifactStore(ArtifactStore):
         constructor's keywords (account_url, connection_string, account_key, sas_token, credential,
         max_threads, block_size, max_retries; `environ` replaces os.environ as the place to look for
         MLflow's variables)."""
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise BackendConfigError(
-                f"wasbs store: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(_OPTIONS))})"
-            )
         return cls(uri, **options)
 
     def __repr__(self) -> str:

@@ -105,6 +105,7 @@ class GcsArtifactStore(ArtifactStore):
     """
 
     scheme: ClassVar[str] = "gs"
+    options = _OPTIONS
 
     def __init__(
         self,
@@ -151,11 +152,6 @@ class GcsArtifactStore(ArtifactStore):
     def from_uri(cls, uri: str, **options: Any) -> GcsArtifactStore:
         """`gs://bucket` or `gs://bucket/some/prefix`; `options` are the constructor's keywords
         (project, max_threads, chunk_size, retry_deadline_seconds; client, programmatic use)."""
-        unknown = sorted(set(options) - _OPTIONS)
-        if unknown:
-            raise BackendConfigError(
-                f"gs store: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(_OPTIONS))})"
-            )
         return cls(uri, **options)
 
     def __repr__(self) -> str:

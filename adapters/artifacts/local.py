@@ -169,8 +169,6 @@ class LocalArtifactStore(ArtifactStore):
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> LocalArtifactStore:
         """`file:///srv/artifacts`, `file://localhost/srv/artifacts` or a plain path."""
-        if options:
-            raise invalid_parameter(f"a file store takes no options (got {', '.join(sorted(options))})")
         parts = urllib.parse.urlsplit(uri)
         if len(parts.scheme) <= 1:  # a plain path, or a Windows drive letter
             return cls(uri)

@@ -45,5 +45,13 @@ def artifact_store_class(uri: str) -> type[ArtifactStore]:
 
 
 def open_artifact_store(uri: str, **options: Any) -> ArtifactStore:
-    """The store rooted at `uri`; `options` are that store's own keywords (endpoint, credentials)."""
-    return artifact_store_class(uri).from_uri(str(uri), **options)
+    """The store rooted at `uri`; `options` are that store's own keywords (endpoint, credentials),
+    as its class's `options` names them."""
+    cls = artifact_store_class(uri)
+    unknown = sorted(set(options) - cls.options)
+    if unknown:
+        known = ", ".join(sorted(cls.options)) or "none"
+        raise BackendConfigError(
+            f"{store_scheme(uri)} store: unknown option(s) {', '.join(unknown)} (known: {known})"
+        )
+    return cls.from_uri(str(uri), **options)

@@ -127,6 +127,7 @@ class S3ArtifactStore(ArtifactStore):
     """
 
     scheme: ClassVar[str] = "s3"
+    options = frozenset({"session", "endpoint_url", "region", "max_threads", "part_size"})
 
     def __init__(
         self,
