@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import grpc
 import uvicorn
 
+from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.local.backend import LocalBackend
 from flowport.adapters.local.db import redacted
 from flowport.adapters.registry import build_backend
@@ -70,7 +71,7 @@ def build_service(config: ServeConfig) -> GatewayService:
         )
     except ApiError as err:  # a store refused its URI or could not find credentials
         raise ConfigError(f"--artifacts-destination: {err.message}") from None
-    except ValueError as err:
+    except BackendConfigError as err:  # no store for the scheme, or its SDK is missing
         raise ConfigError(f"--artifacts-destination: {err}") from None
     return GatewayService({backend.name: backend}, {DEFAULT_WORKSPACE: backend.name})
 
