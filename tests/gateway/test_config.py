@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -121,3 +122,23 @@ def test_serve_refuses_a_bad_file_with_exit_code_2(tmp_path):
         timeout=60,
     )
     assert both.returncode == 2 and "--config names the backends" in both.stderr
+
+
+@pytest.mark.parametrize(
+    ("destination", "line"),
+    [
+        ("ftp://host/artifacts", "--artifacts-destination: no artifact store for 'ftp://' locations"),
+        ("gs://Not A Bucket/x", "--artifacts-destination: "),
+    ],
+)
+def test_serve_refuses_an_artifact_destination_it_cannot_open_in_one_line(tmp_path, destination, line):
+    done = subprocess.run(
+        [sys.executable, "-m", "flowport.gateway.cli", "serve", "--port", "0", "--grpc-port", "0"]
+        + ["--backend-store-uri", f"sqlite:///{tmp_path / 'x.db'}", "--artifacts-destination", destination],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_GCE_CHECK": "True", "GOOGLE_CLOUD_PROJECT": "p"},
+    )
+    assert done.returncode == 2
+    assert line in done.stderr and "Traceback" not in done.stderr
