@@ -52,7 +52,41 @@ def _parser() -> argparse.ArgumentParser:
         help=f"threads for blocking backend work (default {d.max_threads})",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    workspaces = sub.add_parser(
+        "workspaces",
+        help="list workspaces with their backend and health (exit 1 if any backend is unhealthy)",
+    )
+    source = workspaces.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="the configuration file: start each backend and read from it")
+    source.add_argument("--url", help="a running gateway (http://host:port): ask it via its workspace API")
+    workspaces.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds each backend has to answer (default 10)"
+    )
     return parser
+
+
+def _workspaces(args: argparse.Namespace) -> int:
+    """`flowport workspaces`: the table, then 0 if every backend answered, else 1."""
+    import httpx
+
+    from flowport.gateway import workspace_health
+    from flowport.gateway.config import ConfigError
+    from flowport.v1.errors import ApiError
+
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.config:
+            rows = asyncio.run(workspace_health.check_config(args.config, args.timeout))
+        else:
+            rows = workspace_health.check_url(args.url, args.timeout)
+    except ConfigError as err:
+        print(f"flowport: configuration error\n{err}", file=sys.stderr)
+        return 2
+    except (ApiError, httpx.HTTPError, ValueError) as err:
+        print(f"flowport: cannot list workspaces from {args.url}: {err}", file=sys.stderr)
+        return 2
+    print(workspace_health.render(rows))
+    return 0 if all(row.healthy for row in rows) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(flowport_version())
         return 0
+    if args.command == "workspaces":
+        return _workspaces(args)
     if args.command != "serve":
         _parser().print_help()
         return 2

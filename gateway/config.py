@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from flowport.gateway.workspaces import name_problem
+
 
 def default_home() -> pathlib.Path:
     """`$FLOWPORT_HOME`, else `~/.flowport`: where the embedded default keeps its data."""
@@ -60,6 +62,7 @@ class GatewayConfig:
 
     backends: dict[str, BackendSpec]
     workspaces: dict[str, str]  # workspace → backend name
+    descriptions: dict[str, str] = dataclasses.field(default_factory=dict)  # workspace → description
 
 
 def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
@@ -91,8 +94,10 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
             auth: {type: bearer, token: ${MLFLOW_TOKEN}}
         workspaces:
           default: remote
+          team-a: {backend: remote, description: "Team A's experiments"}
 
-    Every mistake found is reported at once, each on its own line.
+    A workspace maps to a backend name, or to `{backend, description}`. Every mistake found is
+    reported at once, each on its own line.
     """
     try:
         raw = yaml.safe_load(pathlib.Path(path).read_text())
@@ -118,15 +123,36 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
             {k: v for k, v in settings.items() if k != "kind"}, f"backends.{name}", problems
         )
         backends[str(name)] = BackendSpec(str(name), settings["kind"], options)
-    workspaces = raw.get("workspaces") or {"default": next(iter(backends), "")}
-    if not isinstance(workspaces, dict):
+    workspaces: dict[str, str] = {}
+    descriptions: dict[str, str] = {}
+    raw_workspaces = raw.get("workspaces") or {"default": next(iter(backends), "")}
+    if not isinstance(raw_workspaces, dict):
         problems.append("'workspaces' must map workspace names to backend names")
-        workspaces = {}
-    for workspace, backend in workspaces.items():
-        if backend not in backends and raw_backends:
-            problems.append(f"workspaces.{workspace}: no backend named '{backend}'")
-    if "default" not in workspaces and workspaces:
-        problems.append("workspaces: a 'default' workspace is required (clients without a workspace use it)")
+        raw_workspaces = {}
+    for workspace, target in raw_workspaces.items():
+        where = f"workspaces.{workspace}"
+        if problem := name_problem(workspace):
+            problems.append(f"{where}: {problem}")
+            continue
+        if isinstance(target, dict):
+            for key in sorted(set(target) - {"backend", "description"}, key=str):
+                problems.append(f"{where}: unknown key '{key}' (allowed: backend, description)")
+            description = target.get("description")
+            if description is not None and not isinstance(description, str):
+                problems.append(f"{where}.description: must be text")
+            elif description is not None:
+                descriptions[workspace] = description
+            target = target.get("backend")
+            if target is None:
+                problems.append(f"{where}: needs a 'backend' (one of the names under 'backends:')")
+                continue
+        if not isinstance(target, str):
+            problems.append(f"{where}: must name a backend, or be {{backend: <name>, description: <text>}}")
+            continue
+        if target not in backends and raw_backends:
+            problems.append(f"{where}: no backend named '{target}'")
+        workspaces[workspace] = target
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
-    return GatewayConfig(backends, {str(k): str(v) for k, v in workspaces.items()})
+    # No 'default' is allowed: calls without a workspace then fail, naming the fix.
+    return GatewayConfig(backends, workspaces, descriptions)

@@ -61,7 +61,13 @@ def build_service(config: ServeConfig) -> GatewayService:
                 )
             except ValueError as err:
                 raise ConfigError(f"{config.config_file}: backends.{spec.name}: {err}") from None
-        return GatewayService(backends, gateway_config.workspaces)
+        return GatewayService(
+            backends,
+            gateway_config.workspaces,
+            descriptions=gateway_config.descriptions,
+            workspaces_enabled=True,
+            config_file=config.config_file,
+        )
     try:
         backend = LocalBackend(
             "local",

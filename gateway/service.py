@@ -8,7 +8,6 @@ so both doors get them by construction.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 
 from google.protobuf.message import Message
@@ -17,31 +16,45 @@ from flowport.adapters.backend import Backend, handler_name
 from flowport.adapters.resilience import call_deadline
 from flowport.gateway.artifact_proxy import ArtifactProxy
 from flowport.gateway.call import Call
-from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
+from flowport.gateway.workspaces import WORKSPACES_SERVICE, WorkspaceDirectory
+from flowport.v1.errors import ApiError
 
 log = logging.getLogger("flowport.gateway")
 
 ARTIFACTS_SERVICE = "flowport.v1.artifacts.ArtifactsService"
-_WORKSPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Services the gateway answers itself, whatever the workspace: no backend sees their calls, so no
+# capability gates them (and the workspace header does not route them, as in MLflow).
+GATEWAY_SERVICES = frozenset({WORKSPACES_SERVICE})
 
 
 class GatewayService:
     """Routes calls to backends by workspace."""
 
-    def __init__(self, backends: Mapping[str, Backend], workspaces: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        workspaces: Mapping[str, str],
+        *,
+        descriptions: Mapping[str, str] | None = None,
+        workspaces_enabled: bool = False,
+        config_file: str = "",
+    ) -> None:
         self.backends = dict(backends)
         self.workspaces = dict(workspaces)  # workspace name → backend name
+        self.directory = WorkspaceDirectory(
+            workspaces,
+            descriptions,
+            kinds={name: backend.kind for name, backend in self.backends.items()},
+            source=config_file,
+        )
+        # What server-info tells clients: true when a configuration file names the workspaces.
+        self.workspaces_enabled = workspaces_enabled
         self._proxies: dict[str, ArtifactProxy] = {}
 
     def backend_for(self, workspace: str) -> Backend:
-        if not _WORKSPACE_NAME.match(workspace):
-            raise invalid_parameter(
-                f"Invalid workspace name '{workspace}': must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-            )
-        backend_name = self.workspaces.get(workspace)
-        if backend_name is None:
-            raise does_not_exist(f"Workspace '{workspace}' not found")
-        return self.backends[backend_name]
+        """The backend of `workspace`: INVALID_PARAMETER_VALUE for a bad name, RESOURCE_DOES_NOT_EXIST
+        for one the configuration does not map."""
+        return self.backends[self.directory.backend_name(workspace)]
 
     def artifacts_for(self, workspace: str) -> ArtifactProxy:
         backend = self.backend_for(workspace)
@@ -52,6 +65,8 @@ class GatewayService:
 
     async def call(self, call: Call, service: str = "") -> Message:
         call_deadline.set(call.deadline)  # this task's own context: it does not leak to other calls
+        if service == WORKSPACES_SERVICE:
+            return await self.directory.invoke(call.rpc, call.request)
         backend = self.backend_for(call.workspace)
         backend.check_supported(call.rpc)
         if service == ARTIFACTS_SERVICE:

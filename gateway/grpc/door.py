@@ -40,7 +40,7 @@ def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, requ
     return Call(
         rpc=method.name,
         request=request,
-        workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
+        workspace=(metadata.get(WORKSPACE_METADATA_KEY) or "").strip() or DEFAULT_WORKSPACE,
         base_url=metadata.get("x-flowport-base-url", ""),
         # The client's deadline bounds every upstream attempt a remote backend makes for this call.
         deadline=time.monotonic() + remaining if remaining is not None else None,
@@ -78,7 +78,7 @@ class GrpcDoor:
                     request,
                     experiment_id=metadata.get(otlp.EXPERIMENT_ID_HEADER),
                     run_id=metadata.get(otlp.RUN_ID_HEADER),
-                    workspace=metadata.get(WORKSPACE_METADATA_KEY) or DEFAULT_WORKSPACE,
+                    workspace=(metadata.get(WORKSPACE_METADATA_KEY) or "").strip() or DEFAULT_WORKSPACE,
                 )
                 await self.service.call(call, otlp.TRACING_SERVICE)
                 return trace_service_pb2.ExportTraceServiceResponse()

@@ -99,8 +99,7 @@ class HttpDoor:
             await _send_bytes(send, 200, self.version.encode(), b"text/plain; charset=utf-8")
             return
         if path in ("/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info") and method == "GET":
-            workspace = _header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE
-            await _send_json(send, 200, self._server_info(workspace))
+            await _send_json(send, 200, self._server_info(_workspace(scope)))
             return
         if path == otlp.TRACES_PATH and method == "POST":
             await self._otlp(scope, receive, send)
@@ -112,7 +111,7 @@ class HttpDoor:
         call = Call(
             rpc=rule.rpc,
             request=GetMessageClass(rule.method.input_type)(),
-            workspace=_header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE,
+            workspace=_workspace(scope),
             base_url=_base_url(scope),
         )
         if rule.method.client_streaming or rule.method.server_streaming:
@@ -190,7 +189,7 @@ class HttpDoor:
             export,
             experiment_id=_header(scope, otlp.EXPERIMENT_ID_HEADER.encode()),
             run_id=_header(scope, otlp.RUN_ID_HEADER.encode()),
-            workspace=_header(scope, WORKSPACE_HEADER) or DEFAULT_WORKSPACE,
+            workspace=_workspace(scope),
         )
         await self.service.call(call, otlp.TRACING_SERVICE)
         # OTLP/HTTP answers in the encoding it was sent; a full success is an empty response.
@@ -202,13 +201,23 @@ class HttpDoor:
     def _server_info(self, workspace: str) -> dict[str, Any]:
         # The client uploads in parts only when told it may, and does not fall back if that fails;
         # told downloads are "multipart", it fetches every file through a presigned URL instead.
-        artifacts = self.service.artifacts_for(workspace)
+        # server-info answers whatever the workspace header says (MLflow exempts it from workspace
+        # resolution): an unknown workspace, or a backend without artifacts, gets neither.
+        try:
+            artifacts = self.service.artifacts_for(workspace)
+            multipart_uploads, presigned_downloads = (
+                artifacts.store.supports_multipart,
+                artifacts.presigned_downloads,
+            )
+        except ApiError:
+            multipart_uploads = presigned_downloads = False
         return {
             "store_type": "SqlStore",
-            "workspaces_enabled": False,
+            # With it, the stock client lets MLFLOW_WORKSPACE / mlflow.set_workspace() through.
+            "workspaces_enabled": self.service.workspaces_enabled,
             "trace_archival_enabled": False,
-            "multipart_uploads_enabled": artifacts.store.supports_multipart,
-            "multipart_downloads_enabled": artifacts.presigned_downloads,
+            "multipart_uploads_enabled": multipart_uploads,
+            "multipart_downloads_enabled": presigned_downloads,
             "presigned_upload_run_id_supported": False,
             "presigned_upload_model_id_supported": False,
             "features_enabled": {"gateway": False},
@@ -224,6 +233,11 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _workspace(scope: Scope) -> str:
+    """The X-MLFLOW-WORKSPACE header, trimmed as MLflow does; absent or blank means `default`."""
+    return _header(scope, WORKSPACE_HEADER).strip() or DEFAULT_WORKSPACE
 
 
 def _header(scope: Scope, name: bytes) -> str:

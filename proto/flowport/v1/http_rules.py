@@ -13,13 +13,14 @@ import re
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2
+from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2, workspaces_pb2
 
 SERVICES: tuple[ServiceDescriptor, ...] = (
     tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"],
     registry_pb2.DESCRIPTOR.services_by_name["ModelRegistryService"],
     tracing_pb2.DESCRIPTOR.services_by_name["TracingService"],
     artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactsService"],
+    workspaces_pb2.DESCRIPTOR.services_by_name["WorkspaceService"],
 )
 
 _VARIABLE = re.compile(r"\{([\w.]+)(=\*\*)?\}")
