@@ -8,19 +8,46 @@ import pytest
 
 from flowport.adapters.backend import Backend
 from flowport.adapters.capabilities import MLFLOW_SERVER, NEEDED_BY, Capability
-from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2
+from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2, workspaces_pb2
 from flowport.v1.errors import ApiError
 
-SERVICES = [
+ALL_SERVICES = [
     service
-    for module in (artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2)
+    for module in (artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2, workspaces_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 ]
+# Served by the gateway itself (no backend sees these calls, so no capability gates them).
+GATEWAY_SERVED = {"flowport.v1.WorkspaceService"}
+SERVICES = [service for service in ALL_SERVICES if service.full_name not in GATEWAY_SERVED]
 RPCS = sorted({method.name for service in SERVICES for method in service.methods})
 
 
 def test_every_rpc_has_a_capability_and_nothing_else_does():
     assert set(NEEDED_BY) == set(RPCS)
+
+
+def test_gateway_served_rpcs_are_the_gateways_and_need_no_capability():
+    from flowport.gateway.service import GATEWAY_SERVICES
+
+    assert set(GATEWAY_SERVICES) == GATEWAY_SERVED
+    gateway_rpcs = {m.name for s in ALL_SERVICES if s.full_name in GATEWAY_SERVED for m in s.methods}
+    assert gateway_rpcs and not gateway_rpcs & set(NEEDED_BY)
+
+
+def test_a_backend_without_any_capability_still_gets_the_workspace_api():
+    from flowport.gateway.call import Call
+    from flowport.gateway.service import GatewayService
+
+    class _Nothing(Backend):
+        kind = "nothing"
+
+    service = GatewayService({"b": _Nothing("b")}, {"default": "b", "team-a": "b"})
+    call = Call(rpc="ListWorkspaces", request=workspaces_pb2.ListWorkspaces(), workspace="nope")
+    reply = asyncio.run(service.call(call, "flowport.v1.WorkspaceService"))
+    assert [(w.name, w.backend, w.backend_kind) for w in reply.workspaces] == [
+        ("default", "b", "nothing"),
+        ("team-a", "b", "nothing"),
+    ]
 
 
 def test_every_capability_but_workspaces_gates_some_rpc():
