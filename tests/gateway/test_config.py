@@ -142,3 +142,72 @@ def test_serve_refuses_an_artifact_destination_it_cannot_open_in_one_line(tmp_pa
     )
     assert done.returncode == 2
     assert line in done.stderr and "Traceback" not in done.stderr
+
+
+def test_workspaces_map_to_a_backend_name_or_to_backend_and_description(tmp_path):
+    config = load_config(
+        _write(
+            tmp_path,
+            """
+backends:
+  here: {kind: local, database_uri: "sqlite:///x.db", artifact_root: art}
+workspaces:
+  default: here
+  team-a: {backend: here, description: "Team A's experiments"}
+  team-b: {backend: here}
+""",
+        )
+    )
+    assert config.workspaces == {"default": "here", "team-a": "here", "team-b": "here"}
+    assert config.descriptions == {"team-a": "Team A's experiments"}
+
+
+def test_no_workspaces_means_default_on_the_first_backend(tmp_path):
+    config = load_config(_write(tmp_path, "backends:\n  r: {kind: mlflow, url: 'http://x'}\n"))
+    assert config.workspaces == {"default": "r"}
+
+
+def test_a_file_without_default_is_accepted(tmp_path):
+    """Clients must then name a workspace; the gateway says so when one does not."""
+    config = load_config(
+        _write(tmp_path, "backends:\n  r: {kind: mlflow, url: 'http://x'}\nworkspaces:\n  team-a: r\n")
+    )
+    assert config.workspaces == {"team-a": "r"}
+
+
+def test_every_workspace_mistake_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            _write(
+                tmp_path,
+                """
+backends:
+  here: {kind: local, database_uri: "sqlite:///x.db", artifact_root: art}
+workspaces:
+  default: here
+  Team_A: here
+  x: here
+  api: here
+  team-b: {backend: here, colour: blue}
+  team-c: {description: "no backend"}
+  team-d: {backend: here, description: 42}
+  team-e: [here]
+  team-f: elsewhere
+""",
+            )
+        )
+    lines = str(info.value).splitlines()
+    expected = [
+        "workspaces.Team_A: Workspace name 'Team_A' must match the pattern",
+        "workspaces.x: Workspace name 'x' must be between 2 and 63 characters",
+        "workspaces.api: Workspace name 'api' is reserved",
+        "workspaces.team-b: unknown key 'colour' (allowed: backend, description)",
+        "workspaces.team-c: needs a 'backend'",
+        "workspaces.team-d.description: must be text",
+        "workspaces.team-e: must name a backend, or be {backend: <name>, description: <text>}",
+        "workspaces.team-f: no backend named 'elsewhere'",
+    ]
+    assert len(lines) == len(expected)
+    for line, fragment in zip(lines, expected, strict=True):
+        assert line.startswith(f"{tmp_path / 'flowport.yaml'}: ")
+        assert fragment in line
