@@ -14,8 +14,6 @@ import time
 import httpx
 
 from flowport.adapters.backend import Backend
-from flowport.adapters.local.backend import LocalBackend
-from flowport.adapters.local.db import redacted
 from flowport.adapters.resilience import call_deadline
 from flowport.gateway.config import ServeConfig
 from flowport.v1 import tracking_pb2
@@ -45,14 +43,6 @@ class WorkspaceHealth:
 def one_line(text: str) -> str:
     line = (text.strip().splitlines() or [""])[0].strip()
     return line if len(line) <= _MAX_ERROR_CHARS else line[: _MAX_ERROR_CHARS - 1] + "…"
-
-
-def where(backend: Backend) -> str:
-    """The backend's own description; the local backend's (redacted) database otherwise."""
-    described = backend.describe()
-    if not described and isinstance(backend, LocalBackend):
-        return redacted(backend.database_uri)
-    return described
 
 
 async def probe(backend: Backend, timeout: float) -> str:
@@ -91,7 +81,7 @@ async def check_config(config_file: str, timeout: float) -> list[WorkspaceHealth
             entry.name,
             entry.backend,
             service.backends[entry.backend].kind,
-            where(service.backends[entry.backend]),
+            service.backends[entry.backend].describe(),
             health[entry.backend],
         )
         for entry in service.directory.ordered()

@@ -21,6 +21,7 @@ from flowport.v1 import (
     registry_pb2_grpc,
     tracing_pb2_grpc,
     tracking_pb2_grpc,
+    workspaces_pb2_grpc,
 )
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 
@@ -71,6 +72,7 @@ class FlowportClient:
         self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self.metadata)
         self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self.metadata)
         self.tracing = _Stub(tracing_pb2_grpc.TracingServiceStub(self.channel), self.metadata)
+        self.workspaces = _Stub(workspaces_pb2_grpc.WorkspaceServiceStub(self.channel), self.metadata)
         self._artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(self.channel)
         self.artifacts = _Stub(self._artifacts, self.metadata)
 

@@ -14,7 +14,7 @@ from flowport.adapters.artifacts.registry import open_artifact_store
 from flowport.adapters.backend import Backend
 from flowport.adapters.capabilities import MLFLOW_SERVER
 from flowport.adapters.local import artifact_uris, migrations
-from flowport.adapters.local.db import Sessions, create_engine_for
+from flowport.adapters.local.db import Sessions, create_engine_for, redacted
 from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore
 from flowport.adapters.local.trace_store import TraceStore
@@ -58,6 +58,9 @@ class LocalBackend(Backend):
             artifact_store_options=options.get("artifact_store_options"),
             max_threads=max_threads,
         )
+
+    def describe(self) -> str:
+        return redacted(self.database_uri)
 
     @property
     def artifact_store(self) -> ArtifactStore:

@@ -390,3 +390,17 @@ def test_flowport_workspaces_with_a_bad_config_is_one_line_per_mistake(tmp_path)
     assert "workspaces.Bad_Name: Workspace name 'Bad_Name' must match" in done.stderr
     assert "workspaces.ok-name: no backend named 's'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_sdk_lists_workspaces_and_routes_by_its_workspace(setup):
+    from flowport.sdk.client import FlowportClient
+
+    name = f"sdk-{uuid.uuid4().hex[:8]}"
+    client = FlowportClient(setup.grpc_target, workspace="team-remote")
+    try:
+        listed = client.workspaces.ListWorkspaces(workspaces_pb2.ListWorkspaces())
+        assert [w.name for w in listed.workspaces] == ["default", "team-gone", "team-remote"]
+        created = client.tracking.CreateExperiment(tracking_pb2.CreateExperiment(name=name))
+    finally:
+        client.close()
+    assert MlflowClient(setup.remote_url).get_experiment(created.experiment_id).name == name
