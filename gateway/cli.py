@@ -10,6 +10,16 @@ import sys
 from flowport.gateway.config import ServeConfig
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowport",
@@ -50,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=d.max_threads,
         help=f"threads for blocking backend work (default {d.max_threads})",
+    )
+    serve.add_argument(
+        "--reload-interval",
+        type=_positive_seconds,
+        default=d.reload_interval,
+        help="seconds between checks of the --config file for changes, which are applied live "
+        f"(default {d.reload_interval:g})",
+    )
+    serve.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not watch the --config file; it is still reloaded on SIGHUP",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     workspaces = sub.add_parser(
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         artifacts_destination=args.artifacts_destination,
         max_threads=args.max_threads,
         config_file=args.config,
+        reload_interval=args.reload_interval,
+        watch_config=not args.no_reload,
     )
     from flowport.gateway.config import ConfigError
     from flowport.gateway.server import serve

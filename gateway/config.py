@@ -30,6 +30,8 @@ class ServeConfig:
     max_threads: int = 8
     graceful_shutdown_seconds: float = 30.0
     config_file: str | None = None  # backends and workspaces; None means the embedded default
+    reload_interval: float = 2.0  # seconds between checks of the configuration file for changes
+    watch_config: bool = True  # False: the file is reloaded on SIGHUP only
 
     def resolved(self) -> ServeConfig:
         """Fill the embedded defaults (SQLite file + artifact folder under the home)."""
@@ -84,6 +86,16 @@ def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """The parser's complaint and where, in one line: PyYAML's own text quotes the file's lines,
+    which may hold a secret written in place."""
+    problem = getattr(err, "problem", None) or type(err).__name__
+    mark = getattr(err, "problem_mark", None)
+    context = getattr(err, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}" + (f" ({context})" if context else "")
+
+
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     """Read and check a configuration file::
 
@@ -104,7 +116,7 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(err)}") from None
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'backends' and 'workspaces'")

@@ -1,7 +1,8 @@
 """The gateway process: the gRPC door and the HTTP door on one event loop, one service layer.
 
 SIGINT/SIGTERM stop both doors from accepting, let in-flight calls finish (bounded by
-the graceful-shutdown timeout), then close the backends.
+the graceful-shutdown timeout), then close the backends. With a configuration file, SIGHUP and a
+change of the file reload it (gateway.reload); the embedded default has nothing to reload.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import uvicorn
 from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.local.backend import LocalBackend
 from flowport.adapters.local.db import redacted
-from flowport.adapters.registry import build_backend
 from flowport.gateway.call import DEFAULT_WORKSPACE
 from flowport.gateway.config import ConfigError, ServeConfig, load_config
 from flowport.gateway.grpc.door import add_to_server
 from flowport.gateway.http.app import HttpDoor
+from flowport.gateway.reload import ConfigReloader, build_backends, fingerprint
 from flowport.gateway.service import GatewayService
 from flowport.v1.errors import ApiError
 
@@ -53,20 +54,16 @@ def build_service(config: ServeConfig) -> GatewayService:
     """The configuration file's backends and workspaces, else the embedded local default."""
     if config.config_file:
         gateway_config = load_config(config.config_file)
-        backends = {}
-        for spec in gateway_config.backends.values():
-            try:
-                backends[spec.name] = build_backend(
-                    spec.name, spec.kind, spec.options, max_threads=config.max_threads
-                )
-            except ValueError as err:
-                raise ConfigError(f"{config.config_file}: backends.{spec.name}: {err}") from None
+        backends = build_backends(
+            gateway_config.backends, source=config.config_file, max_threads=config.max_threads
+        )
         return GatewayService(
             backends,
             gateway_config.workspaces,
             descriptions=gateway_config.descriptions,
             workspaces_enabled=True,
             config_file=config.config_file,
+            specs=gateway_config.backends,
         )
     try:
         backend = LocalBackend(
@@ -88,7 +85,11 @@ def _describe(service: GatewayService, config: ServeConfig) -> str:
             f"  backend store   {redacted(config.backend_store_uri)}\n"
             f"  artifacts       {config.artifacts_destination}"
         )
-    lines = [f"  config          {config.config_file}"]
+    if not config.watch_config:
+        reload = "on SIGHUP (--no-reload: the file is not watched)"
+    else:
+        reload = f"on SIGHUP and when the file changes (checked every {config.reload_interval:g}s)"
+    lines = [f"  config          {config.config_file}", f"  reload          {reload}"]
     for workspace, name in sorted(service.workspaces.items()):
         backend = service.backends[name]
         lines.append(f"  workspace {workspace!r} → backend {name!r} ({backend.kind}) {backend.describe()}")
@@ -97,6 +98,8 @@ def _describe(service: GatewayService, config: ServeConfig) -> str:
 
 async def serve(config: ServeConfig) -> None:
     config = config.resolved()
+    # Before reading the file: an edit made while the gateway starts is then seen as a change.
+    seen = fingerprint(config.config_file) if config.config_file else None
     service = build_service(config)
     await service.start()
 
@@ -120,11 +123,29 @@ async def serve(config: ServeConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloader, watch = None, None
+    if config.config_file:
+        reloader = ConfigReloader(
+            service,
+            config.config_file,
+            max_threads=config.max_threads,
+            drain_timeout=config.graceful_shutdown_seconds,
+            seen=seen,
+        )
+        loop.add_signal_handler(signal.SIGHUP, reloader.on_signal)
+        if config.watch_config:
+            watch = asyncio.create_task(reloader.watch(config.reload_interval), name="config watch")
+    else:
+        # SIGHUP's default action would end the process: a reload signal must never do that.
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: log.warning("SIGHUP ignored: no --config file to reload")
+        )
 
     http_task = asyncio.create_task(http.serve())
     while not http.started and not http_task.done():
         await asyncio.sleep(0.01)
     if http_task.done():  # e.g. the port is taken: uvicorn has already logged why
+        await _stop_reloading(reloader, watch)
         await grpc_server.stop(None)
         await service.close()
         raise SystemExit(1)
@@ -139,4 +160,16 @@ async def serve(config: ServeConfig) -> None:
     await health.enter_graceful_shutdown()
     http.should_exit = True
     await asyncio.gather(http_task, grpc_server.stop(config.graceful_shutdown_seconds))
+    await _stop_reloading(reloader, watch)
     await service.close()
+
+
+async def _stop_reloading(reloader: ConfigReloader | None, watch: asyncio.Task | None) -> None:
+    """No reload starts any more, and one under way finishes, before the backends are closed."""
+    asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    if reloader is not None:
+        await reloader.idle()

@@ -2,7 +2,7 @@
 backend, and MLflow 3's workspace API (`/api/3.0/mlflow/workspaces`) served from that list.
 
 The gateway serves these RPCs itself; no backend sees them. Workspaces change only by editing the
-configuration file, so create/update/delete are refused.
+configuration file (reloaded live, gateway.reload), so create/update/delete are refused.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ class WorkspaceDirectory:
         where = self.source or "the gateway's configuration file"
         return ApiError(
             f"{what} workspace{f' {name!r}' if name else 's'} is not supported by this gateway: "
-            f"workspaces come from its configuration file; edit 'workspaces:' in {where} and "
-            "restart flowport",
+            f"workspaces come from its configuration file; edit 'workspaces:' in {where} "
+            "(flowport applies the edit live: on a change of the file, or on SIGHUP)",
             "NOT_IMPLEMENTED",
         )
