@@ -84,7 +84,72 @@ def _parser() -> argparse.ArgumentParser:
     workspaces.add_argument(
         "--timeout", type=float, default=10.0, help="seconds each backend has to answer (default 10)"
     )
+    _add_migrate(sub)
     return parser
+
+
+def _add_migrate(sub: argparse._SubParsersAction) -> None:
+    migrate = sub.add_parser(
+        "migrate",
+        help="copy experiments, runs (params, every metric point, tags, nesting) and artifacts from one "
+        "backend or workspace to another; resumable, incremental, verifiable",
+    )
+    migrate.add_argument("--config", required=True, help="the configuration file naming the backends")
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="source: a backend or workspace name (backend:X, workspace:X)",
+    )
+    migrate.add_argument("--to", dest="target", required=True, help="target: a backend or workspace name")
+    migrate.add_argument("--experiments", nargs="+", metavar="NAME", help="only these experiments (by name)")
+    migrate.add_argument("--dry-run", action="store_true", help="print the plan; write nothing anywhere")
+    check = migrate.add_mutually_exclusive_group()
+    check.add_argument(
+        "--verify", action="store_true", help="after copying, compare every object (exit 1 on a mismatch)"
+    )
+    check.add_argument("--verify-only", action="store_true", help="compare without copying")
+    migrate.add_argument(
+        "--state",
+        default=None,
+        help="database of the id map and progress (default sqlite:///$FLOWPORT_HOME/migrate.db)",
+    )
+    migrate.add_argument("--no-progress", action="store_true", help="no live display, only the summary")
+    migrate.add_argument("--report-json", default=None, help="also write the report as JSON to this file")
+    migrate.add_argument("--concurrency", type=int, default=4, help="runs copied at once (default 4)")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """`flowport migrate`: the report, then 0 (all copied/verified), 1 (failures, mismatches) or 2."""
+    from rich.console import Console
+
+    from flowport.gateway.config import ConfigError
+    from flowport.gateway.migrate.migration import MigrateOptions, migrate
+    from flowport.v1.errors import ApiError
+
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    options = MigrateOptions(
+        config_file=args.config,
+        source=args.source,
+        target=args.target,
+        experiments=args.experiments,
+        dry_run=args.dry_run,
+        verify=args.verify,
+        verify_only=args.verify_only,
+        state_url=args.state,
+        no_progress=args.no_progress,
+        report_json=args.report_json,
+        concurrency=max(1, args.concurrency),
+    )
+    try:
+        return asyncio.run(migrate(options, Console()))
+    except ConfigError as err:
+        print(f"flowport: configuration error\n{err}", file=sys.stderr)
+        return 2
+    except ApiError as err:
+        print(f"flowport migrate: {err.error_code}: {err.message}", file=sys.stderr)
+        return 1
 
 
 def _workspaces(args: argparse.Namespace) -> int:
@@ -120,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "workspaces":
         return _workspaces(args)
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command != "serve":
         _parser().print_help()
         return 2
