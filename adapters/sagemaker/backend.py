@@ -8,8 +8,6 @@ plane, and artifacts straight to S3 with the same credentials.
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Any, ClassVar
 
 from google.protobuf.message import Message
@@ -24,6 +22,7 @@ from flowport.adapters.backend import (
 )
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.backend import MlflowRestBackend
+from flowport.adapters.readiness import Readiness
 from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.adapters.sagemaker.arn import MlflowArn
@@ -31,13 +30,10 @@ from flowport.adapters.sagemaker.control_plane import (
     MlflowServerDescription,
     describe_server,
     ensure_serving,
-    is_serving,
 )
 from flowport.adapters.sagemaker.credentials import AwsCredentials, aws_credentials
 from flowport.adapters.sagemaker.sigv4 import SigV4Auth
 from flowport.v1.errors import ApiError
-
-log = logging.getLogger("flowport.sagemaker")
 
 # How often a backend whose server is not serving asks the control plane again.
 STATUS_RECHECK_SECONDS = 30.0
@@ -111,9 +107,9 @@ class SageMakerBackend(MlflowRestBackend):
         self._artifact_store_uri = artifact_store_uri
         self.aws: AwsCredentials | None = None
         self.description: MlflowServerDescription | None = None
-        self._checked_at = 0.0
-        self._not_ready: ApiError | None = None
-        self.status_recheck_seconds = status_recheck_seconds
+        # Until the server serves, every call fails with the reason; the control plane is asked
+        # again every `status_recheck_seconds`.
+        self.readiness = Readiness(name, self._become_serving, recheck_seconds=status_recheck_seconds)
 
     @classmethod
     def from_config(cls, name: str, options: dict[str, Any], *, max_threads: int = 8) -> SageMakerBackend:
@@ -138,16 +134,15 @@ class SageMakerBackend(MlflowRestBackend):
         return f"{self.arn.arn} via {self.url}"
 
     async def start(self) -> None:
-        # A control plane or STS that is briefly unreachable must not stop the gateway: the
-        # backend answers with the reason until a later check succeeds.
-        try:
-            await self._become_ready()
-        except ApiError as err:
-            self._not_ready = err
-            log.warning("backend %s is not ready: %s", self.name, err.message)
+        # A control plane or STS that is briefly unreachable, or a stopped server, must not stop
+        # the gateway: the backend answers with the reason until a later check succeeds.
+        await self.readiness.start()
+
+    async def _become_serving(self) -> None:
+        await self._become_ready()
+        ensure_serving(self.description)
 
     async def _become_ready(self) -> None:
-        self._checked_at = time.monotonic()
         if self.aws is None:
             # Credentials may need STS (AssumeRole), the description the control plane: both block.
             self.aws = await self.run_blocking(
@@ -169,35 +164,24 @@ class SageMakerBackend(MlflowRestBackend):
             self._artifacts = S3ArtifactStore(
                 root, session=self.aws.session, endpoint_url=self._s3_endpoint_url, region=self.region
             )
-        self._not_ready = None
 
     async def _describe(self) -> MlflowServerDescription:
-        self._checked_at = time.monotonic()
         return await self.run_blocking(
             lambda: describe_server(self.arn, self.aws, endpoint_url=self._control_plane_url)
         )
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        if self._not_ready is not None:
-            raise self._not_ready
+        # Artifacts go straight to S3: they need the credentials and the root, not a serving server.
+        if not isinstance(self._artifacts, S3ArtifactStore):
+            raise self.readiness.reason or ApiError(
+                f"Backend '{self.name}' is not ready", "TEMPORARILY_UNAVAILABLE"
+            )
         return self._artifacts
 
     async def invoke(self, rpc: str, request: Message) -> Message:
-        await self._ensure_serving()
+        await self.readiness.ensure()
         return await super().invoke(rpc, request)
-
-    async def _ensure_serving(self) -> None:
-        """Until the server serves, every call fails with the reason; it is checked again now and then."""
-        ready = self._not_ready is None and self.description is not None and is_serving(self.description)
-        if not ready and time.monotonic() - self._checked_at >= self.status_recheck_seconds:
-            try:
-                await self._become_ready()
-            except ApiError as err:
-                self._not_ready = err
-        if self._not_ready is not None:
-            raise self._not_ready
-        ensure_serving(self.description)
 
 
 def _flag(name: str, value: object) -> bool:
