@@ -13,10 +13,12 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flowport.adapters.local.db import Base
+from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE
 
 STAGE_NONE = "None"
 STAGE_STAGING = "Staging"
@@ -29,9 +31,18 @@ ALL_STAGES = (STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, STAGE_ARCHIVED)
 STATUS_READY = "READY"
 
 
+def _workspace_column() -> Mapped[str]:
+    # As MLflow 3 (revision 1b5f0d9ad7c1): every registry row carries its workspace, first in
+    # the key, so a model name is unique per workspace and children join on (workspace, name).
+    return mapped_column(
+        String(63), nullable=False, default=DEFAULT_WORKSPACE, server_default=text("'default'")
+    )
+
+
 class RegisteredModel(Base):
     __tablename__ = "registered_models"
 
+    workspace: Mapped[str] = _workspace_column()
     name: Mapped[str] = mapped_column(String(256))
     creation_time: Mapped[int | None] = mapped_column(BigInteger)
     last_updated_time: Mapped[int | None] = mapped_column(BigInteger)
@@ -48,7 +59,7 @@ class RegisteredModel(Base):
     )
 
     __table_args__ = (
-        PrimaryKeyConstraint("name", name="registered_model_pk"),
+        PrimaryKeyConstraint("workspace", "name", name="registered_model_pk"),
         Index("index_registered_models_last_updated_time", "last_updated_time"),
     )
 
@@ -56,6 +67,7 @@ class RegisteredModel(Base):
 class ModelVersion(Base):
     __tablename__ = "model_versions"
 
+    workspace: Mapped[str] = _workspace_column()
     name: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer)
     creation_time: Mapped[int | None] = mapped_column(BigInteger)
@@ -76,10 +88,10 @@ class ModelVersion(Base):
     )
 
     __table_args__ = (
-        PrimaryKeyConstraint("name", "version", name="model_version_pk"),
+        PrimaryKeyConstraint("workspace", "name", "version", name="model_version_pk"),
         ForeignKeyConstraint(
-            ["name"],
-            ["registered_models.name"],
+            ["workspace", "name"],
+            ["registered_models.workspace", "registered_models.name"],
             onupdate="CASCADE",
             ondelete="CASCADE",
             name="model_versions_name_fkey",
@@ -93,6 +105,7 @@ class ModelVersion(Base):
 class RegisteredModelTag(Base):
     __tablename__ = "registered_model_tags"
 
+    workspace: Mapped[str] = _workspace_column()
     key: Mapped[str] = mapped_column(String(250))
     name: Mapped[str] = mapped_column(String(256))
     value: Mapped[str | None] = mapped_column(String(5000))
@@ -100,21 +113,22 @@ class RegisteredModelTag(Base):
     registered_model: Mapped[RegisteredModel] = relationship(back_populates="tags")
 
     __table_args__ = (
-        PrimaryKeyConstraint("key", "name", name="registered_model_tag_pk"),
+        PrimaryKeyConstraint("workspace", "key", "name", name="registered_model_tag_pk"),
         ForeignKeyConstraint(
-            ["name"],
-            ["registered_models.name"],
+            ["workspace", "name"],
+            ["registered_models.workspace", "registered_models.name"],
             onupdate="CASCADE",
             ondelete="CASCADE",
             name="registered_model_tags_name_fkey",
         ),
-        Index("index_registered_model_tags_name", "name"),
+        Index("index_registered_model_tags_workspace_name", "workspace", "name"),
     )
 
 
 class ModelVersionTag(Base):
     __tablename__ = "model_version_tags"
 
+    workspace: Mapped[str] = _workspace_column()
     key: Mapped[str] = mapped_column(String(250))
     name: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer)
@@ -123,21 +137,22 @@ class ModelVersionTag(Base):
     model_version: Mapped[ModelVersion] = relationship(back_populates="tags")
 
     __table_args__ = (
-        PrimaryKeyConstraint("key", "name", "version", name="model_version_tag_pk"),
+        PrimaryKeyConstraint("workspace", "key", "name", "version", name="model_version_tag_pk"),
         ForeignKeyConstraint(
-            ["name", "version"],
-            ["model_versions.name", "model_versions.version"],
+            ["workspace", "name", "version"],
+            ["model_versions.workspace", "model_versions.name", "model_versions.version"],
             onupdate="CASCADE",
             ondelete="CASCADE",
             name="model_version_tags_name_version_fkey",
         ),
-        Index("index_model_version_tags_name_version", "name", "version"),
+        Index("index_model_version_tags_workspace_name_version", "workspace", "name", "version"),
     )
 
 
 class RegisteredModelAlias(Base):
     __tablename__ = "registered_model_aliases"
 
+    workspace: Mapped[str] = _workspace_column()
     alias: Mapped[str] = mapped_column(String(256))
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(256))
@@ -145,10 +160,10 @@ class RegisteredModelAlias(Base):
     registered_model: Mapped[RegisteredModel] = relationship(back_populates="aliases")
 
     __table_args__ = (
-        PrimaryKeyConstraint("name", "alias", name="registered_model_alias_pk"),
+        PrimaryKeyConstraint("workspace", "name", "alias", name="registered_model_alias_pk"),
         ForeignKeyConstraint(
-            ["name"],
-            ["registered_models.name"],
+            ["workspace", "name"],
+            ["registered_models.workspace", "registered_models.name"],
             onupdate="CASCADE",
             ondelete="CASCADE",
             name="registered_model_alias_name_fkey",

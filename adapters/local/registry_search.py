@@ -27,6 +27,7 @@ from flowport.adapters.local.registry_schema import (
     RegisteredModel,
     RegisteredModelTag,
 )
+from flowport.adapters.workspace_scope import workspace
 from flowport.v1.errors import invalid_parameter
 
 IS_PROMPT_TAG_KEY = "mlflow.prompt.is_prompt"
@@ -134,8 +135,15 @@ def registered_models_query(comparisons: Sequence[Any]) -> sa.Select:
         elif c.kind != "tag":
             raise invalid_parameter(f"Invalid token type: {c.kind}")
 
-    where += _tag_clauses(comparisons, RegisteredModelTag, [RegisteredModelTag.name == RegisteredModel.name])
-    return sa.select(RegisteredModel).where(*where)
+    where += _tag_clauses(
+        comparisons,
+        RegisteredModelTag,
+        [
+            RegisteredModelTag.workspace == RegisteredModel.workspace,
+            RegisteredModelTag.name == RegisteredModel.name,
+        ],
+    )
+    return sa.select(RegisteredModel).where(RegisteredModel.workspace == workspace(), *where)
 
 
 _RM_ORDER_COLUMNS = {
@@ -193,7 +201,9 @@ def model_versions_query(comparisons: Sequence[Any]) -> sa.Select:
         elif c.kind != "tag":
             raise invalid_parameter(f"Invalid token type: {c.kind}")
 
-    same_model = ModelVersionTag.name == ModelVersion.name
+    same_model = sa.and_(
+        ModelVersionTag.workspace == ModelVersion.workspace, ModelVersionTag.name == ModelVersion.name
+    )
     # Tag filters look at this version's tags; a model is a prompt when any version is tagged so.
     where += _tag_clauses(
         comparisons,
@@ -201,7 +211,7 @@ def model_versions_query(comparisons: Sequence[Any]) -> sa.Select:
         [same_model, ModelVersionTag.version == ModelVersion.version],
         [same_model],
     )
-    return sa.select(ModelVersion).where(*where)
+    return sa.select(ModelVersion).where(ModelVersion.workspace == workspace(), *where)
 
 
 def _int_value(key: str, value: Any) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from flowport.adapters.local import registry_search, search
+from flowport.adapters.local import registry_search, schema, search, workspace_rows
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import LIFECYCLE_DELETED, LoggedModel
@@ -38,6 +38,7 @@ from flowport.adapters.local.validation import (
     missing_value,
     require,
 )
+from flowport.adapters.workspace_scope import workspace
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1.errors import ApiError, already_exists, does_not_exist, invalid_parameter
 
@@ -58,9 +59,6 @@ _NAME_RE = re.compile(r"^[/\w.\- :]*$")
 _STAGES_BY_LOWER = {s.lower(): s for s in ALL_STAGES}
 _ACTIVE_STAGES = [STAGE_STAGING, STAGE_PRODUCTION]
 _STATUS_NUMBERS = {"PENDING_REGISTRATION": 1, "FAILED_REGISTRATION": 2, "READY": 3}
-
-# Only the columns the registry reads; the tables themselves belong to schema.py.
-_RUNS = sa.table("runs", sa.column("run_uuid"), sa.column("artifact_uri"))
 
 
 # ---- validation (MLflow's wording) ---------------------------------------------------------
@@ -291,6 +289,13 @@ def _parse_models_uri(source: str) -> dict[str, str | None]:
     return {"model_id": parts[0]}
 
 
+def _logged_model(session: orm.Session, model_id: str) -> LoggedModel | None:
+    """The logged model if it exists in the current workspace (through its experiment)."""
+    return session.scalars(
+        sa.select(LoggedModel).where(LoggedModel.model_id == model_id, workspace_rows.logged_model_visible())
+    ).one_or_none()
+
+
 class RegistryStore:
     """Registered models, model versions, tags and aliases in the local SQL database."""
 
@@ -301,7 +306,7 @@ class RegistryStore:
 
     def _model(self, session: orm.Session, name: str) -> RegisteredModel:
         validate_model_name(name)
-        rm = session.get(RegisteredModel, name)
+        rm = session.get(RegisteredModel, {"workspace": workspace(), "name": name})
         if rm is None:
             raise does_not_exist(f"Registered Model with name={name} not found")
         return rm
@@ -309,7 +314,7 @@ class RegistryStore:
     def _version(self, session: orm.Session, name: str, version: str | int) -> ModelVersion:
         validate_model_name(name)
         number = validate_version(version)
-        mv = session.get(ModelVersion, (name, number))
+        mv = session.get(ModelVersion, {"workspace": workspace(), "name": name, "version": number})
         if mv is None or mv.current_stage == STAGE_DELETED_INTERNAL:
             raise does_not_exist(f"Model Version (name={name}, version={number}) not found")
         return mv
@@ -317,7 +322,11 @@ class RegistryStore:
     def _aliases_of(self, session: orm.Session, name: str, version: int) -> list[str]:
         rows = session.scalars(
             sa.select(RegisteredModelAlias.alias)
-            .where(RegisteredModelAlias.name == name, RegisteredModelAlias.version == version)
+            .where(
+                RegisteredModelAlias.workspace == workspace(),
+                RegisteredModelAlias.name == name,
+                RegisteredModelAlias.version == version,
+            )
             .order_by(RegisteredModelAlias.alias)
         )
         return list(rows)
@@ -336,14 +345,20 @@ class RegistryStore:
             _validate_tag(tag.key, tag.value)
             tags[tag.key] = tag.value
         with self.sessions.transaction() as session:
-            existing = session.get(RegisteredModel, name)
+            existing = session.get(RegisteredModel, {"workspace": workspace(), "name": name})
             if existing is not None:
                 raise self._name_taken(name, [t.key for t in existing.tags], tags)
             now = now_ms()
             rm = RegisteredModel(
-                name=name, creation_time=now, last_updated_time=now, description=request.description
+                workspace=workspace(),
+                name=name,
+                creation_time=now,
+                last_updated_time=now,
+                description=request.description,
             )
-            rm.tags = [RegisteredModelTag(name=name, key=k, value=v) for k, v in tags.items()]
+            rm.tags = [
+                RegisteredModelTag(workspace=rm.workspace, name=name, key=k, value=v) for k, v in tags.items()
+            ]
             session.add(rm)
             try:
                 session.flush()
@@ -384,7 +399,8 @@ class RegistryStore:
         validate_model_name(new_name, "new_name")
         with self.sessions.transaction() as session:
             self._model(session, name)
-            if new_name != name and session.get(RegisteredModel, new_name) is not None:
+            taken = session.get(RegisteredModel, {"workspace": workspace(), "name": new_name})
+            if new_name != name and taken is not None:
                 raise already_exists(f"Registered Model (name={new_name}) already exists.")
             now = now_ms()
             if new_name != name:
@@ -393,11 +409,13 @@ class RegistryStore:
                 self._move_model(session, name, new_name)
             session.execute(
                 sa.update(RegisteredModel)
-                .where(RegisteredModel.name == new_name)
+                .where(RegisteredModel.workspace == workspace(), RegisteredModel.name == new_name)
                 .values(last_updated_time=now)
             )
             session.execute(
-                sa.update(ModelVersion).where(ModelVersion.name == new_name).values(last_updated_time=now)
+                sa.update(ModelVersion)
+                .where(ModelVersion.workspace == workspace(), ModelVersion.name == new_name)
+                .values(last_updated_time=now)
             )
             session.expire_all()
             rm = self._model(session, new_name)
@@ -413,13 +431,15 @@ class RegistryStore:
         rm_t, mv_t = RegisteredModel.__table__, ModelVersion.__table__
         tag_t, mvt_t = RegisteredModelTag.__table__, ModelVersionTag.__table__
         alias_t = RegisteredModelAlias.__table__
-        copy(rm_t, rm_t.c.name == old)
-        copy(mv_t, mv_t.c.name == old)
-        copy(tag_t, tag_t.c.name == old)
-        copy(mvt_t, mvt_t.c.name == old)
-        copy(alias_t, alias_t.c.name == old)
+        current = workspace()
+
+        def of_old(table: sa.Table) -> sa.ColumnElement[bool]:
+            return sa.and_(table.c.workspace == current, table.c.name == old)
+
+        for table in (rm_t, mv_t, tag_t, mvt_t, alias_t):
+            copy(table, of_old(table))
         for table in (mvt_t, alias_t, tag_t, mv_t, rm_t):
-            session.execute(sa.delete(table).where(table.c.name == old))
+            session.execute(sa.delete(table).where(of_old(table)))
 
     def delete_registered_model(self, request: pb.DeleteRegisteredModel) -> pb.DeleteRegisteredModel.Response:
         require(request, "name")
@@ -433,7 +453,7 @@ class RegistryStore:
                 ModelVersion,
                 RegisteredModel,
             ):
-                session.execute(sa.delete(table).where(table.name == name))
+                session.execute(sa.delete(table).where(table.workspace == workspace(), table.name == name))
             return pb.DeleteRegisteredModel.Response()
 
     def search_registered_models(
@@ -478,20 +498,29 @@ class RegistryStore:
         rank = (
             sa.func.row_number()
             .over(
-                partition_by=[ModelVersion.name, ModelVersion.current_stage],
+                partition_by=[ModelVersion.workspace, ModelVersion.name, ModelVersion.current_stage],
                 order_by=ModelVersion.version.desc(),
             )
             .label("rank")
         )
         ranked = (
-            sa.select(ModelVersion.name, ModelVersion.version, rank)
-            .where(ModelVersion.name.in_(names), ModelVersion.current_stage != STAGE_DELETED_INTERNAL)
+            sa.select(ModelVersion.workspace, ModelVersion.name, ModelVersion.version, rank)
+            .where(
+                ModelVersion.workspace == workspace(),
+                ModelVersion.name.in_(names),
+                ModelVersion.current_stage != STAGE_DELETED_INTERNAL,
+            )
             .subquery()
         )
         rows = session.scalars(
             sa.select(ModelVersion)
             .join(
-                ranked, sa.and_(ModelVersion.name == ranked.c.name, ModelVersion.version == ranked.c.version)
+                ranked,
+                sa.and_(
+                    ModelVersion.workspace == ranked.c.workspace,
+                    ModelVersion.name == ranked.c.name,
+                    ModelVersion.version == ranked.c.version,
+                ),
             )
             .where(ranked.c.rank == 1)
             .options(orm.selectinload(ModelVersion.tags))
@@ -524,7 +553,11 @@ class RegistryStore:
         _validate_tag(request.key, request.value)
         with self.sessions.transaction() as session:
             self._model(session, request.name)
-            session.merge(RegisteredModelTag(name=request.name, key=request.key, value=request.value))
+            session.merge(
+                RegisteredModelTag(
+                    workspace=workspace(), name=request.name, key=request.key, value=request.value
+                )
+            )
             return pb.SetRegisteredModelTag.Response()
 
     def delete_registered_model_tag(
@@ -537,7 +570,9 @@ class RegistryStore:
             self._model(session, request.name)
             session.execute(
                 sa.delete(RegisteredModelTag).where(
-                    RegisteredModelTag.name == request.name, RegisteredModelTag.key == request.key
+                    RegisteredModelTag.workspace == workspace(),
+                    RegisteredModelTag.name == request.name,
+                    RegisteredModelTag.key == request.key,
                 )
             )
             return pb.DeleteRegisteredModelTag.Response()
@@ -553,7 +588,11 @@ class RegistryStore:
         with self.sessions.transaction() as session:
             self._version(session, request.name, number)
             # Setting an existing alias moves it to the new version.
-            session.merge(RegisteredModelAlias(name=request.name, alias=request.alias, version=number))
+            session.merge(
+                RegisteredModelAlias(
+                    workspace=workspace(), name=request.name, alias=request.alias, version=number
+                )
+            )
             return pb.SetRegisteredModelAlias.Response()
 
     def delete_registered_model_alias(
@@ -566,7 +605,9 @@ class RegistryStore:
             self._model(session, request.name)
             session.execute(
                 sa.delete(RegisteredModelAlias).where(
-                    RegisteredModelAlias.name == request.name, RegisteredModelAlias.alias == request.alias
+                    RegisteredModelAlias.workspace == workspace(),
+                    RegisteredModelAlias.name == request.name,
+                    RegisteredModelAlias.alias == request.alias,
                 )
             )
             return pb.DeleteRegisteredModelAlias.Response()
@@ -586,7 +627,9 @@ class RegistryStore:
                     raise does_not_exist(f"Latest version not found for model {name}.")
                 mv = max(live, key=lambda v: v.version)
             else:
-                row = session.get(RegisteredModelAlias, (name, alias))
+                row = session.get(
+                    RegisteredModelAlias, {"workspace": workspace(), "name": name, "alias": alias}
+                )
                 if row is None:
                     raise invalid_parameter(f"Registered model alias {alias} not found.")
                 mv = self._version(session, name, row.version)
@@ -634,10 +677,13 @@ class RegistryStore:
         now = now_ms()
         rm.last_updated_time = now
         max_version = session.scalar(
-            sa.select(sa.func.max(ModelVersion.version)).where(ModelVersion.name == name)
+            sa.select(sa.func.max(ModelVersion.version)).where(
+                ModelVersion.workspace == rm.workspace, ModelVersion.name == name
+            )
         )
         number = (max_version or 0) + 1
         mv = ModelVersion(
+            workspace=rm.workspace,
             name=name,
             version=number,
             creation_time=now,
@@ -650,7 +696,10 @@ class RegistryStore:
             current_stage=STAGE_NONE,
             status=STATUS_READY,
         )
-        mv.tags = [ModelVersionTag(name=name, version=number, key=k, value=v) for k, v in tags.items()]
+        mv.tags = [
+            ModelVersionTag(workspace=rm.workspace, name=name, version=number, key=k, value=v)
+            for k, v in tags.items()
+        ]
         session.add(mv)
         session.flush()
         if model_id and not is_prompt:
@@ -660,7 +709,7 @@ class RegistryStore:
     @staticmethod
     def _record_registration(session: orm.Session, model_id: str, name: str, version: int) -> None:
         """As mlflow server: the logged model's `mlflow.modelVersions` tag lists its registrations."""
-        lm = session.get(LoggedModel, model_id)
+        lm = _logged_model(session, model_id)
         if lm is None or lm.lifecycle_stage == LIFECYCLE_DELETED:
             raise does_not_exist(f"Logged model with ID '{model_id}' not found.")
         entry = {"name": name, "version": version}
@@ -678,7 +727,7 @@ class RegistryStore:
         )
 
     def _logged_model_for_source(self, session: orm.Session, model_id: str, source: str) -> LoggedModel:
-        lm = session.get(LoggedModel, model_id)
+        lm = _logged_model(session, model_id)
         if lm is None or lm.lifecycle_stage == LIFECYCLE_DELETED:
             raise _source_error(source, "model_id")
         return lm
@@ -733,7 +782,7 @@ class RegistryStore:
                 lm = self._logged_model_for_source(session, model_id, source)
                 if not _is_within(source, lm.artifact_location):
                     raise _source_error(source, "model_id")
-            lm = lm or session.get(LoggedModel, model_id)
+            lm = lm or _logged_model(session, model_id)
             return source, source, run_id or ((lm.source_run_id if lm else None) or ""), model_id
         if scheme == "runs":
             parsed = urllib.parse.urlparse(source)
@@ -742,7 +791,11 @@ class RegistryStore:
                 raise _source_error(source, "run_id")
         elif _is_mlflow_artifacts_source(source):
             artifact_uri = (
-                session.execute(sa.select(_RUNS.c.artifact_uri).where(_RUNS.c.run_uuid == run_id)).scalar()
+                session.scalar(
+                    sa.select(schema.Run.artifact_uri).where(
+                        schema.Run.run_uuid == run_id, workspace_rows.run_visible()
+                    )
+                )
                 if run_id
                 else None
             )
@@ -762,7 +815,9 @@ class RegistryStore:
         if parsed.get("version"):
             return self._version(session, name, parsed["version"])
         if parsed.get("alias"):
-            row = session.get(RegisteredModelAlias, (name, parsed["alias"]))
+            row = session.get(
+                RegisteredModelAlias, {"workspace": workspace(), "name": name, "alias": parsed["alias"]}
+            )
             if row is None:
                 raise invalid_parameter(f"Registered model alias {parsed['alias']} not found.")
             return self._version(session, name, row.version)
@@ -811,6 +866,7 @@ class RegistryStore:
                 session.execute(
                     sa.update(ModelVersion)
                     .where(
+                        ModelVersion.workspace == mv.workspace,
                         ModelVersion.name == mv.name,
                         ModelVersion.version != mv.version,
                         ModelVersion.current_stage == stage,
@@ -835,7 +891,9 @@ class RegistryStore:
             mv.registered_model.last_updated_time = now
             session.execute(
                 sa.delete(RegisteredModelAlias).where(
-                    RegisteredModelAlias.name == mv.name, RegisteredModelAlias.version == number
+                    RegisteredModelAlias.workspace == mv.workspace,
+                    RegisteredModelAlias.name == mv.name,
+                    RegisteredModelAlias.version == number,
                 )
             )
             # The row stays (its number is never reused); what it said about the model goes.
@@ -886,7 +944,9 @@ class RegistryStore:
             if names:
                 for row in session.scalars(
                     sa.select(RegisteredModelAlias)
-                    .where(RegisteredModelAlias.name.in_(names))
+                    .where(
+                        RegisteredModelAlias.workspace == workspace(), RegisteredModelAlias.name.in_(names)
+                    )
                     .order_by(RegisteredModelAlias.alias)
                 ):
                     aliases.setdefault((row.name, row.version), []).append(row.alias)
@@ -907,7 +967,13 @@ class RegistryStore:
         with self.sessions.transaction() as session:
             self._version(session, request.name, number)
             session.merge(
-                ModelVersionTag(name=request.name, version=number, key=request.key, value=request.value)
+                ModelVersionTag(
+                    workspace=workspace(),
+                    name=request.name,
+                    version=number,
+                    key=request.key,
+                    value=request.value,
+                )
             )
             return pb.SetModelVersionTag.Response()
 
@@ -922,6 +988,7 @@ class RegistryStore:
             self._version(session, request.name, number)
             session.execute(
                 sa.delete(ModelVersionTag).where(
+                    ModelVersionTag.workspace == workspace(),
                     ModelVersionTag.name == request.name,
                     ModelVersionTag.version == number,
                     ModelVersionTag.key == request.key,

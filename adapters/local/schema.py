@@ -38,8 +38,8 @@ class Experiment(Base):
 
     experiment_id: Mapped[int] = mapped_column(Integer, autoincrement=True)
     name: Mapped[str] = mapped_column(String(256), nullable=False)
-    # MLflow 3 scopes names by workspace; flowport routes workspaces to backends, so rows here
-    # always carry "default", kept for schema compatibility with MLflow databases.
+    # MLflow 3 scopes names by workspace: several workspaces mapped to this backend share the
+    # database, kept apart by this column (runs, traces and logged models through their experiment).
     workspace: Mapped[str] = mapped_column(
         String(63), nullable=False, default=DEFAULT_WORKSPACE, server_default=text("'default'")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -53,3 +54,58 @@ def test_upgrading_a_0001_database_keeps_its_data(tmp_path):
             assert conn.execute(sa.text("SELECT count(*) FROM trace_info")).scalar() == 0
     finally:
         engine.dispose()
+
+
+_REGISTRY_ROWS = [
+    "INSERT INTO experiments (experiment_id, name, lifecycle_stage) VALUES (7, 'kept', 'active')",
+    "INSERT INTO registered_models (name, description) VALUES ('m', 'old model')",
+    "INSERT INTO model_versions (name, version, source, current_stage) VALUES ('m', 1, 's3://b/1', 'None')",
+    "INSERT INTO model_versions (name, version, source, current_stage) VALUES ('m', 2, 's3://b/2', 'None')",
+    "INSERT INTO registered_model_tags (key, name, value) VALUES ('team', 'm', 'a')",
+    "INSERT INTO model_version_tags (key, name, version, value) VALUES ('k', 'm', 2, 'v')",
+    "INSERT INTO registered_model_aliases (alias, version, name) VALUES ('champion', 2, 'm')",
+]
+
+
+def _upgrading_0002_keeps_registry_data(url: str) -> None:
+    """A database at 0002 (before workspaces) keeps every registry row, now in 'default'."""
+    engine = create_engine_for(url)
+    try:
+        migrations.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            for statement in _REGISTRY_ROWS:
+                conn.execute(sa.text(statement))
+        migrations.upgrade(engine)
+        with engine.begin() as conn:
+            for table, count in [
+                ("registered_models", 1),
+                ("model_versions", 2),
+                ("registered_model_tags", 1),
+                ("model_version_tags", 1),
+                ("registered_model_aliases", 1),
+                ("experiments", 1),
+            ]:
+                rows = conn.execute(sa.text(f"SELECT workspace FROM {table}")).scalars().all()
+                assert rows == ["default"] * count, table
+            assert conn.execute(sa.text("SELECT description FROM registered_models")).scalar() == "old model"
+            # The same name can now exist in a second workspace, and not twice in one.
+            conn.execute(sa.text("INSERT INTO registered_models (workspace, name) VALUES ('team-a', 'm')"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO registered_models (workspace, name) VALUES ('default', 'm')"))
+        # The children still reference their model: deleting it cascades to versions and aliases.
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM registered_models WHERE workspace = 'default' AND name = 'm'"))
+            assert conn.execute(sa.text("SELECT count(*) FROM model_versions")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM registered_model_aliases")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM model_version_tags")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_upgrading_a_0002_database_keeps_registry_data(tmp_path):
+    _upgrading_0002_keeps_registry_data(f"sqlite:///{tmp_path / 'old.sqlite'}")
+
+
+def test_postgres_upgrading_a_0002_database_keeps_registry_data():
+    with fresh_postgres_database() as url:
+        _upgrading_0002_keeps_registry_data(url)
