@@ -144,6 +144,7 @@ class ConfigReloader:
         self._build = build
         self._lock = asyncio.Lock()  # one reload at a time (a SIGHUP during a file-triggered one waits)
         self._signalled: set[asyncio.Task] = set()
+        self._stopped = False
 
     async def watch(self, interval: float) -> None:
         """Reload whenever the file's fingerprint changes; runs until cancelled."""
@@ -158,14 +159,17 @@ class ConfigReloader:
         self._signalled.add(task)
         task.add_done_callback(self._signalled.discard)
 
-    async def idle(self) -> None:
-        """Wait for a reload in progress to finish (before the gateway closes its backends)."""
+    async def stop(self) -> None:
+        """No reload from now on; one under way finishes (before the gateway closes its backends)."""
+        self._stopped = True
         async with self._lock:
             pass
 
     async def reload(self, why: str) -> bool:
         """Apply the file as it is now; False (and the running configuration kept) on any mistake."""
         async with self._lock:
+            if self._stopped:  # the gateway is shutting down: its backends are about to close
+                return False
             # Taken before reading: an edit that lands during the reload is seen by the next poll.
             self._seen = await asyncio.to_thread(fingerprint, self.path)
             try:

@@ -172,4 +172,4 @@ async def _stop_reloading(reloader: ConfigReloader | None, watch: asyncio.Task |
         with contextlib.suppress(asyncio.CancelledError):
             await watch
     if reloader is not None:
-        await reloader.idle()
+        await reloader.stop()

@@ -33,7 +33,7 @@ from flowport.gateway.config import load_config
 from flowport.gateway.reload import ConfigReloader, build_backends, plan
 from flowport.gateway.service import GatewayService
 from flowport.v1 import tracking_pb2
-from tests.fixtures.processes import free_port, run_mlflow_server, stop_process, wait_http
+from tests.fixtures.processes import free_port, run_gateway, run_mlflow_server, stop_process, wait_http
 
 BIG = 64 << 20  # far more than the socket buffers between client and gateway can hold
 CHUNK = 1 << 20
@@ -284,6 +284,15 @@ def test_sighup_repoints_to_a_remote_and_back_with_a_download_in_flight(tmp_path
         gw.wait_log("unknown backend kind 'no-such-kind'")
         assert gw.mapping() == {"default": "b", "team-a": "a"}
         assert client.get_experiment_by_name("back-on-local") is not None
+
+
+def test_the_embedded_default_has_nothing_to_reload_and_survives_sighup(tmp_path):
+    with run_gateway(tmp_path) as embedded:
+        embedded.proc.send_signal(signal.SIGHUP)
+        gw = Gateway(embedded.url, embedded.proc, tmp_path / "none.yaml", embedded.log)
+        gw.wait_log("SIGHUP ignored: no --config file to reload")
+        assert "reload " not in gw.log_text()
+        assert httpx.get(f"{embedded.url}/health", timeout=10).status_code == 200
 
 
 # --- the diff and the apply, with stand-in backends ----------------------------------------------
