@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
 from flowport.adapters.artifacts.registry import open_artifact_store
 from flowport.adapters.backend import Backend
-from flowport.adapters.capabilities import MLFLOW_SERVER
+from flowport.adapters.capabilities import MLFLOW_SERVER, Capability
 from flowport.adapters.local import artifact_uris, migrations
 from flowport.adapters.local.db import Sessions, create_engine_for, redacted
 from flowport.adapters.local.logged_model_store import LoggedModelStore
@@ -25,7 +25,9 @@ from flowport.v1 import tracking_pb2
 
 class LocalBackend(Backend):
     kind: ClassVar[str] = "local"
-    capabilities = MLFLOW_SERVER
+    # Several workspaces may share one local backend: every store scopes its rows by
+    # `adapters.workspace_scope.current_workspace`, as MLflow's SQL store with workspaces on.
+    capabilities = MLFLOW_SERVER | {Capability.WORKSPACES}
 
     def __init__(
         self,

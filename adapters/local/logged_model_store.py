@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from flowport.adapters.local import registry_search, search
+from flowport.adapters.local import registry_search, schema, search, workspace_rows
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import (
@@ -28,10 +28,6 @@ from flowport.v1.errors import does_not_exist, invalid_parameter
 
 SEARCH_DEFAULT_MAX_RESULTS = 100
 _BAD_NAME_CHARS = ("/", ":", ".", "%", '"', "'")
-# Only the columns read here; the table itself belongs to schema.py.
-_EXPERIMENTS = sa.table(
-    "experiments", sa.column("experiment_id"), sa.column("artifact_location"), sa.column("lifecycle_stage")
-)
 
 
 def _validate_name(name: str | None) -> None:
@@ -103,7 +99,12 @@ class LoggedModelStore:
 
     @staticmethod
     def _record(session: orm.Session, model_id: str, *, include_deleted: bool) -> LoggedModel:
-        lm = session.get(LoggedModel, model_id)
+        # Another workspace's model (through its experiment) reads as an unknown one.
+        lm = session.scalars(
+            sa.select(LoggedModel).where(
+                LoggedModel.model_id == model_id, workspace_rows.logged_model_visible()
+            )
+        ).one_or_none()
         if lm is None or (not include_deleted and lm.lifecycle_stage == LIFECYCLE_DELETED):
             raise _not_found(model_id)
         return lm
@@ -115,8 +116,8 @@ class LoggedModelStore:
         experiment_id = parse_experiment_id(request.experiment_id)
         with self.sessions.transaction() as session:
             experiment = session.execute(
-                sa.select(_EXPERIMENTS.c.artifact_location, _EXPERIMENTS.c.lifecycle_stage).where(
-                    _EXPERIMENTS.c.experiment_id == experiment_id
+                sa.select(schema.Experiment.artifact_location, schema.Experiment.lifecycle_stage).where(
+                    schema.Experiment.experiment_id == experiment_id, workspace_rows.experiment_visible()
                 )
             ).one_or_none()
             if experiment is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flowport.adapters.local import workspace_rows
 from flowport.adapters.local.logged_model_schema import (
     LIFECYCLE_DELETED,
     LoggedModel,
@@ -334,6 +335,7 @@ def logged_models_query(
     where: list[Any] = [
         LoggedModel.lifecycle_stage != LIFECYCLE_DELETED,
         LoggedModel.experiment_id.in_(list(experiment_ids)),
+        workspace_rows.logged_model_visible(),
     ]
     has_metric_filter = False
     for c in comparisons:

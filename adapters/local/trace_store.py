@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from google.protobuf import json_format
 from sqlalchemy import orm
 
-from flowport.adapters.local import schema, search, trace_search
+from flowport.adapters.local import schema, search, trace_search, workspace_rows
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.span_rows import (
@@ -92,10 +92,24 @@ class TraceStore:
     def _trace(self, s: orm.Session, trace_id: str) -> TraceInfo:
         if not trace_id:
             raise invalid_parameter("Missing value for required parameter 'trace_id'.")
-        row = s.get(TraceInfo, trace_id)
+        row = s.scalars(
+            sa.select(TraceInfo).where(TraceInfo.request_id == trace_id, workspace_rows.trace_visible())
+        ).one_or_none()
         if row is None:
             raise _trace_not_found(trace_id)
         return row
+
+    @staticmethod
+    def _not_this_experiment(s: orm.Session, trace: TraceInfo, experiment: schema.Experiment) -> Exception:
+        """A trace id already used in another experiment: name it only if it is in this workspace."""
+        other = s.scalar(
+            sa.select(schema.Experiment.experiment_id).where(
+                schema.Experiment.experiment_id == trace.experiment_id, workspace_rows.experiment_visible()
+            )
+        )
+        if other is None:
+            return _trace_not_found(trace.request_id)
+        return _wrong_experiment(trace.request_id, trace.experiment_id, experiment.experiment_id)
 
     def _trace_infos(self, s: orm.Session, rows: Sequence[TraceInfo]) -> list[pb.TraceInfoV3]:
         """TraceInfoV3 messages for `rows`, in their order, with tags, metadata and assessments."""
@@ -156,7 +170,9 @@ class TraceStore:
         return by_trace
 
     def _scoped(self, trace_ids: Sequence[str], experiment_ids: Sequence[str]) -> sa.Select:
-        query = sa.select(TraceInfo).where(TraceInfo.request_id.in_(list(trace_ids)))
+        query = sa.select(TraceInfo).where(
+            TraceInfo.request_id.in_(list(trace_ids)), workspace_rows.trace_visible()
+        )
         if experiment_ids:
             query = query.where(TraceInfo.experiment_id.in_([parse_experiment_id(e) for e in experiment_ids]))
         return query
@@ -211,7 +227,9 @@ class TraceStore:
         order_keys = search.parse_trace_order_by(list(request.order_by))
         offset = search.decode_page_token(request.page_token)
         query = sa.select(TraceInfo).where(
-            TraceInfo.experiment_id.in_(experiment_ids), *trace_search.filter_clauses(comparisons)
+            TraceInfo.experiment_id.in_(experiment_ids),
+            workspace_rows.trace_visible(),
+            *trace_search.filter_clauses(comparisons),
         )
         query = trace_search.apply_order(query, order_keys)
         with self._sessions.transaction() as s:
@@ -238,7 +256,12 @@ class TraceStore:
                 return write(s)
 
     def _experiment(self, s: orm.Session, experiment_id: str) -> schema.Experiment:
-        row = s.get(schema.Experiment, parse_experiment_id(experiment_id))
+        row = s.scalars(
+            sa.select(schema.Experiment).where(
+                schema.Experiment.experiment_id == parse_experiment_id(experiment_id),
+                workspace_rows.experiment_visible(),
+            )
+        ).one_or_none()
         if row is None:
             raise does_not_exist(f"Could not find experiment with ID {experiment_id}")
         if row.lifecycle_stage != schema.ACTIVE:
@@ -266,7 +289,7 @@ class TraceStore:
             if created:
                 row = TraceInfo(request_id=info.trace_id, experiment_id=experiment.experiment_id)
             elif row.experiment_id != experiment.experiment_id:
-                raise _wrong_experiment(info.trace_id, row.experiment_id, experiment.experiment_id)
+                raise self._not_this_experiment(s, row, experiment)
             # The client's info is final: it overrides what spans suggested.
             row.timestamp_ms = info.request_time.ToMilliseconds()
             row.execution_time_ms = (
@@ -354,7 +377,7 @@ class TraceStore:
             s.flush()
             _upsert(s, TraceRequestMetadata, trace_id, {SCHEMA_VERSION: "3"})
         elif trace.experiment_id != experiment.experiment_id:
-            raise _wrong_experiment(trace_id, trace.experiment_id, experiment.experiment_id)
+            raise self._not_this_experiment(s, trace, experiment)
         finalized = s.get(TraceRequestMetadata, {"key": INFO_FINALIZED, "request_id": trace_id}) is not None
         root = next((r for r in rows if r.is_root), None)
         if not finalized:
@@ -396,7 +419,9 @@ class TraceStore:
             )
 
     def _require_run(self, s: orm.Session, run_id: str) -> schema.Run:
-        run = s.get(schema.Run, run_id)
+        run = s.scalars(
+            sa.select(schema.Run).where(schema.Run.run_uuid == run_id, workspace_rows.run_visible())
+        ).one_or_none()
         if run is None or run.lifecycle_stage != schema.ACTIVE:
             raise does_not_exist(f"Run with id={run_id} not found")
         return run
@@ -450,7 +475,9 @@ class TraceStore:
         if request.HasField("max_traces") and request.max_traces <= 0:
             raise invalid_parameter("'max_traces' must be a positive integer.")
         experiment_id = parse_experiment_id(request.experiment_id)
-        query = sa.select(TraceInfo.request_id).where(TraceInfo.experiment_id == experiment_id)
+        query = sa.select(TraceInfo.request_id).where(
+            TraceInfo.experiment_id == experiment_id, workspace_rows.trace_visible()
+        )
         if by_time:
             query = query.where(TraceInfo.timestamp_ms <= request.max_timestamp_millis).order_by(
                 TraceInfo.timestamp_ms

@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc, orm
 from sqlalchemy.dialects import postgresql, sqlite
 
-from flowport.adapters.local import artifact_uris, run_search, schema, search
+from flowport.adapters.local import artifact_uris, run_search, schema, search, workspace_rows
 from flowport.adapters.local import validation as v
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import LoggedModel, LoggedModelMetric
 from flowport.adapters.local.names import random_name
+from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, workspace
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import already_exists, does_not_exist, invalid_parameter
 
@@ -65,6 +66,12 @@ def _run_id_of(request: Any) -> str:
     return run_id
 
 
+def _run_is_visible(run_uuid: Any) -> sa.ColumnElement[bool]:
+    """The run of a child row (metrics, ...) is in the current workspace: another workspace's run
+    reads as an unknown one."""
+    return sa.exists().where(schema.Run.run_uuid == run_uuid, workspace_rows.run_visible())
+
+
 class TrackingStore:
     """Experiments and runs over the local database; see the module docstring."""
 
@@ -75,7 +82,10 @@ class TrackingStore:
     # ---- experiments -------------------------------------------------------------------------
 
     def ensure_default_experiment(self) -> None:
-        """Create experiment "0" named "Default" unless it exists (idempotent across replicas)."""
+        """Create experiment "0" named "Default" unless it exists (idempotent across replicas).
+
+        As MLflow's workspace store, it belongs to the `default` workspace; other workspaces start
+        empty, and experiment 0 is not theirs."""
         with self._sessions.transaction() as s:
             if s.get(schema.Experiment, DEFAULT_EXPERIMENT_ID) is not None:
                 return
@@ -108,7 +118,9 @@ class TrackingStore:
     ) -> schema.Experiment:
         eid = v.parse_experiment_id(experiment_id)
         stmt = sa.select(schema.Experiment).where(
-            schema.Experiment.experiment_id == eid, schema.Experiment.lifecycle_stage.in_(tuple(stages))
+            schema.Experiment.experiment_id == eid,
+            schema.Experiment.lifecycle_stage.in_(tuple(stages)),
+            workspace_rows.experiment_visible(),
         )
         if lock:
             stmt = stmt.with_for_update()
@@ -161,7 +173,12 @@ class TrackingStore:
         v.require(request, "name")
         v.validate_experiment_name(request.name)
         location = request.artifact_location or None
+        current = workspace()
         if location:
+            if current != DEFAULT_WORKSPACE:
+                # As MLflow with workspaces on: a chosen location could reach into another
+                # workspace's artifacts, so only the default workspace (today's behaviour) may pick.
+                raise invalid_parameter("artifact_location cannot be specified when workspaces are enabled")
             v.validate_artifact_location(location)
         tags: dict[str, str] = {}
         for t in request.tags:
@@ -171,7 +188,7 @@ class TrackingStore:
         with self._sessions.transaction() as s:
             row = schema.Experiment(
                 name=request.name,
-                workspace=schema.DEFAULT_WORKSPACE,
+                workspace=current,
                 artifact_location=location,
                 lifecycle_stage=schema.ACTIVE,
                 creation_time=now,
@@ -183,7 +200,9 @@ class TrackingStore:
             except exc.IntegrityError:
                 raise already_exists(f"Experiment(name={request.name}) already exists.") from None
             if location is None:
-                row.artifact_location = _append_uri(self._root, str(row.experiment_id))
+                row.artifact_location = _append_uri(
+                    self._root, *workspace_rows.artifact_prefix(), str(row.experiment_id)
+                )
             if tags:
                 s.execute(
                     sa.insert(schema.ExperimentTag),
@@ -203,7 +222,7 @@ class TrackingStore:
             row = s.scalars(
                 sa.select(schema.Experiment).where(
                     schema.Experiment.name == request.experiment_name,
-                    schema.Experiment.workspace == schema.DEFAULT_WORKSPACE,
+                    workspace_rows.experiment_visible(),
                 )
             ).one_or_none()
             if row is None:
@@ -222,6 +241,7 @@ class TrackingStore:
             stmt = (
                 sa.select(schema.Experiment)
                 .where(
+                    workspace_rows.experiment_visible(),
                     schema.Experiment.lifecycle_stage.in_(stages),
                     *run_search.experiment_filter_clauses(comparisons),
                 )
@@ -314,7 +334,7 @@ class TrackingStore:
     # ---- runs ----------------------------------------------------------------------------------
 
     def _run(self, s: orm.Session, run_id: str, *, lock: bool = False) -> schema.Run:
-        stmt = sa.select(schema.Run).where(schema.Run.run_uuid == run_id)
+        stmt = sa.select(schema.Run).where(schema.Run.run_uuid == run_id, workspace_rows.run_visible())
         if lock:
             stmt = stmt.with_for_update()
         row = s.scalars(stmt).one_or_none()
@@ -334,10 +354,7 @@ class TrackingStore:
     def run_artifact_uri(self, run_id: str) -> str:
         """The run's artifact root URI; RESOURCE_DOES_NOT_EXIST for an unknown run."""
         with self._sessions.transaction() as s:
-            uri = s.scalar(sa.select(schema.Run.artifact_uri).where(schema.Run.run_uuid == run_id))
-            if uri is None and s.get(schema.Run, run_id) is None:
-                raise does_not_exist(f"Run with id={run_id} not found")
-            return uri or ""
+            return self._run(s, run_id).artifact_uri or ""
 
     @staticmethod
     def _run_info(row: schema.Run, run_name: str | None) -> pb.RunInfo:
@@ -582,6 +599,7 @@ class TrackingStore:
         with self._sessions.transaction() as s:
             stmt = sa.select(schema.Run).where(
                 schema.Run.experiment_id.in_(experiment_ids),
+                workspace_rows.run_visible(),
                 schema.Run.lifecycle_stage.in_(stages),
                 *run_search.run_filter_clauses(comparisons),
             )
@@ -655,7 +673,13 @@ class TrackingStore:
         if not with_model:
             return
         model_ids = sorted({m.model_id for m in with_model})
-        found = set(s.scalars(sa.select(LoggedModel.model_id).where(LoggedModel.model_id.in_(model_ids))))
+        found = set(
+            s.scalars(
+                sa.select(LoggedModel.model_id).where(
+                    LoggedModel.model_id.in_(model_ids), workspace_rows.logged_model_visible()
+                )
+            )
+        )
         for model_id in model_ids:
             if model_id not in found:
                 raise does_not_exist(f"Logged model with ID '{model_id}' not found.")
@@ -982,7 +1006,7 @@ class TrackingStore:
         M = schema.Metric
         stmt = (
             sa.select(M.key, M.value, M.timestamp, M.step, M.is_nan)
-            .where(M.run_uuid == run_id, M.key == request.metric_key)
+            .where(M.run_uuid == run_id, M.key == request.metric_key, _run_is_visible(M.run_uuid))
             .order_by(M.timestamp, M.step, M.value)
             .offset(offset)
         )
@@ -1050,7 +1074,7 @@ class TrackingStore:
         """Per run: the first row of each of `max_results` NTILE buckets over (step, timestamp,
         value, is_nan), with the last row always kept (replacing the final sample when full)."""
         M = schema.Metric
-        where = [M.run_uuid.in_(run_ids), M.key == key]
+        where = [M.run_uuid.in_(run_ids), M.key == key, _run_is_visible(M.run_uuid)]
         if start is not None and end is not None:
             where += [M.step >= start, M.step <= end]
         asc = [M.step, M.timestamp, M.value, M.is_nan]
