@@ -12,7 +12,12 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+from flowport.adapters.artifact_store import normalize_artifact_path
+from flowport.v1.errors import invalid_parameter
+
 DEFAULT_WORKSPACE = "default"
+# The folder of a shared artifact store that holds every workspace but `default`.
+WORKSPACES_FOLDER = "workspaces"
 
 # "default" when nothing set it: calls without a workspace, tools, and tests see today's data.
 current_workspace: contextvars.ContextVar[str] = contextvars.ContextVar(
@@ -33,3 +38,24 @@ def in_workspace(name: str) -> Iterator[None]:
         yield
     finally:
         current_workspace.reset(token)
+
+
+def scoped_store_path(path: str | None, workspace: str) -> str:
+    """Where a client's artifact path lives in a store several workspaces share (MLflow's layout,
+    `server/handlers.py::_get_workspace_scoped_repo_path_if_enabled`): `default` keeps the store's
+    root, others live under `workspaces/<name>/`, and no workspace reaches into another's folder."""
+    normalized = normalize_artifact_path(path)
+    segments = normalized.split("/", 2) if normalized else []
+    if segments and segments[0] == WORKSPACES_FOLDER:
+        if len(segments) == 1:
+            raise invalid_parameter("Artifact paths under 'workspaces/' must name a workspace")
+        if segments[1] != workspace:
+            raise invalid_parameter(
+                f"Artifact path targets workspace '{segments[1]}', "
+                f"but the request's workspace is '{workspace}'"
+            )
+        return normalized
+    if workspace == DEFAULT_WORKSPACE:
+        return normalized
+    base = f"{WORKSPACES_FOLDER}/{workspace}"
+    return f"{base}/{normalized}" if normalized else base

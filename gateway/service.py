@@ -20,8 +20,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 
 from google.protobuf.message import Message
 
+from flowport.adapters.artifacts.workspace_scoped import WorkspaceScopedStore
 from flowport.adapters.backend import Backend, handler_name
+from flowport.adapters.capabilities import Capability
 from flowport.adapters.resilience import call_deadline
+from flowport.adapters.workspace_scope import current_workspace
 from flowport.gateway.artifact_proxy import ArtifactProxy
 from flowport.gateway.call import Call
 from flowport.gateway.config import BackendSpec
@@ -76,10 +79,12 @@ class LeasedArtifactProxy(ArtifactProxy):
     """An ArtifactProxy whose streams hold a lease on their backend from first to last byte: a
     download or upload that began before a reload finishes on the backend it began on."""
 
-    def __init__(self, backend: Backend, in_flight: InFlight) -> None:
+    def __init__(self, backend: Backend, in_flight: InFlight, workspace: str) -> None:
         base = ArtifactProxy.for_backend(backend)
+        # A store that several workspaces share is seen through the call's workspace only.
+        shared = Capability.WORKSPACES in backend.capabilities
         super().__init__(
-            base.store,
+            WorkspaceScopedStore(base.store, workspace) if shared else base.store,
             presigned_urls=base.presigned_urls,
             download_ttl_seconds=base.download_ttl_seconds,
             upload_ttl_seconds=base.upload_ttl_seconds,
@@ -121,7 +126,7 @@ class RoutingSnapshot:
     backends: Mapping[str, Backend]  # backend name → backend (read-only view)
     directory: WorkspaceDirectory
     specs: Mapping[str, BackendSpec]  # what each backend was built from; empty for the embedded default
-    # Artifact proxies by backend name, built on first use: a cache of pure functions of `backends`.
+    # Artifact proxies by workspace, built on first use: a cache of pure functions of the snapshot.
     proxies: dict[str, LeasedArtifactProxy] = dataclasses.field(default_factory=dict)
 
     @property
@@ -212,13 +217,14 @@ class GatewayService:
 
     def _proxy(self, snapshot: RoutingSnapshot, workspace: str) -> LeasedArtifactProxy:
         backend = snapshot.backend_for(workspace)
-        proxy = snapshot.proxies.get(backend.name)
+        proxy = snapshot.proxies.get(workspace)
         if proxy is None:
-            proxy = snapshot.proxies[backend.name] = LeasedArtifactProxy(backend, self.in_flight)
+            proxy = snapshot.proxies[workspace] = LeasedArtifactProxy(backend, self.in_flight, workspace)
         return proxy
 
     async def call(self, call: Call, service: str = "") -> Message:
         call_deadline.set(call.deadline)  # this task's own context: it does not leak to other calls
+        current_workspace.set(call.workspace)  # what a workspace-aware backend scopes its data by
         snapshot = self._snapshot
         if service == WORKSPACES_SERVICE:
             return await snapshot.directory.invoke(call.rpc, call.request)

@@ -15,9 +15,7 @@ import sqlalchemy as sa
 from flowport.adapters.local import schema
 from flowport.adapters.local.logged_model_schema import LoggedModel
 from flowport.adapters.local.trace_schema import TraceInfo
-from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, workspace
-
-WORKSPACES_DIR = "workspaces"
+from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, WORKSPACES_FOLDER, workspace
 
 
 def experiment_ids() -> sa.Select:
@@ -53,4 +51,4 @@ def artifact_prefix() -> tuple[str, ...]:
     root (so databases and artifacts from before workspaces stay valid).
     """
     current = workspace()
-    return () if current == DEFAULT_WORKSPACE else (WORKSPACES_DIR, current)
+    return () if current == DEFAULT_WORKSPACE else (WORKSPACES_FOLDER, current)

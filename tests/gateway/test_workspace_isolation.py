@@ -1,0 +1,122 @@
+"""Several workspaces on ONE local backend, used by the stock mlflow client: each sees only its own
+experiments, runs, models and artifacts, with the same names free in each."""
+
+from __future__ import annotations
+
+import httpx
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from tests.fixtures.processes import run_gateway
+
+WORKSPACES = ("default", "team-a", "team-b")
+
+
+@pytest.fixture(scope="module")
+def shared_gateway(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("one-backend")
+    config = f"""
+backends:
+  shared:
+    kind: local
+    database_uri: sqlite:///{data_dir / "shared.db"}
+    artifact_root: {data_dir / "artifacts"}
+workspaces:
+  default: shared
+  team-a: shared
+  team-b: shared
+"""
+    with run_gateway(data_dir, config=config) as gw:
+        yield gw
+
+
+@pytest.fixture
+def in_workspace(shared_gateway, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_gateway.url)
+
+    def use(name: str) -> MlflowClient:
+        mlflow.set_workspace(name)
+        return MlflowClient(shared_gateway.url)
+
+    yield use
+    mlflow.set_workspace(None)
+
+
+def _log_run(experiment: str, text: str) -> mlflow.entities.Run:
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run() as run:
+        mlflow.log_param("who", text)
+        mlflow.log_text(text, "note.txt")
+    return mlflow.get_run(run.info.run_id)
+
+
+def test_same_names_in_each_workspace_hold_their_own_data(in_workspace, tmp_path):
+    runs = {}
+    for name in WORKSPACES:
+        in_workspace(name)
+        runs[name] = _log_run("shared-name", f"written in {name}")
+    assert len({run.info.experiment_id for run in runs.values()}) == 3
+    for name, run in runs.items():
+        client = in_workspace(name)
+        assert client.get_run(run.info.run_id).data.params["who"] == f"written in {name}"
+        assert mlflow.artifacts.load_text(run.info.artifact_uri + "/note.txt") == f"written in {name}"
+        found = mlflow.search_runs(experiment_names=["shared-name"], output_format="list")
+        assert [r.info.run_id for r in found] == [run.info.run_id]
+        for other, other_run in runs.items():
+            if other == name:
+                continue
+            with pytest.raises(MlflowException) as info:
+                client.get_run(other_run.info.run_id)
+            assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # Only `default` keeps the store's root; the others live under workspaces/<name>/.
+    assert runs["default"].info.artifact_uri.startswith("mlflow-artifacts:/")
+    assert "/workspaces/" not in runs["default"].info.artifact_uri
+    assert "/workspaces/team-a/" in runs["team-a"].info.artifact_uri
+
+
+def test_artifact_paths_cannot_reach_another_workspace(shared_gateway, in_workspace):
+    gateway = shared_gateway
+    in_workspace("team-a")
+    secret_run = _log_run("paths", "team-a only")
+    path = secret_run.info.artifact_uri.split("mlflow-artifacts:/", 1)[1] + "/note.txt"
+    assert path.startswith("workspaces/team-a/")
+    url = f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
+    assert httpx.get(url, headers={"X-MLFLOW-WORKSPACE": "team-a"}).text == "team-a only"
+    for workspace in ("team-b", "default"):
+        answer = httpx.get(url, headers={"X-MLFLOW-WORKSPACE": workspace})
+        assert answer.status_code == 400
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "team-a only" not in answer.text
+        written = httpx.put(url, content=b"overwrite", headers={"X-MLFLOW-WORKSPACE": workspace})
+        assert written.status_code == 400
+        listing = httpx.get(
+            f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts",
+            params={"path": "workspaces"},
+            headers={"X-MLFLOW-WORKSPACE": workspace},
+        )
+        assert listing.status_code == 400
+    # team-b's own relative path lands in its own folder, never in team-a's.
+    own = httpx.put(
+        f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts/x/y.txt",
+        content=b"b's",
+        headers={"X-MLFLOW-WORKSPACE": "team-b"},
+    )
+    assert own.status_code == 200
+    assert (gateway.artifacts_dir / "workspaces" / "team-b" / "x" / "y.txt").read_bytes() == b"b's"
+    assert httpx.get(url, headers={"X-MLFLOW-WORKSPACE": "team-a"}).text == "team-a only"
+
+
+def test_registered_models_are_per_workspace(in_workspace):
+    for name in ("team-a", "team-b"):
+        client = in_workspace(name)
+        client.create_registered_model("churn", tags={"team": name})
+    for name in ("team-a", "team-b"):
+        client = in_workspace(name)
+        assert client.get_registered_model("churn").tags["team"] == name
+        assert [m.name for m in client.search_registered_models()] == ["churn"]
+    client = in_workspace("default")
+    with pytest.raises(MlflowException) as info:
+        client.get_registered_model("churn")
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
