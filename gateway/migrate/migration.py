@@ -18,7 +18,7 @@ from flowport.adapters.registry import build_backend
 from flowport.gateway.config import ConfigError, default_home, load_config
 from flowport.gateway.migrate import reading, report, verify
 from flowport.gateway.migrate.context import MigrationContext
-from flowport.gateway.migrate.endpoints import resolve
+from flowport.gateway.migrate.endpoints import WorkspaceView, resolve, workspace_of
 from flowport.gateway.migrate.experiments import ExperimentCopy
 from flowport.gateway.migrate.gaps import gaps, run_links
 from flowport.gateway.migrate.runs import RunCopies
@@ -44,7 +44,8 @@ class MigrateOptions:
     concurrency: int = 4
 
 
-async def _open(config_file: str, name: str, option: str) -> Backend:
+async def _open(config_file: str, name: str, option: str) -> WorkspaceView:
+    """The backend `name` resolves to, seen as the workspace it names (`default` for a backend)."""
     config = load_config(config_file)
     spec = resolve(config, name, option)
     try:
@@ -55,7 +56,7 @@ async def _open(config_file: str, name: str, option: str) -> Backend:
     if Capability.TRACKING not in backend.capabilities:
         await backend.close()
         raise ConfigError(f"{option} {name}: backend '{spec.name}' ({spec.kind}) has no experiment tracking")
-    return backend
+    return WorkspaceView(backend, workspace_of(config, name))
 
 
 def _chosen(

@@ -3,6 +3,10 @@ experiments, runs, models and artifacts, with the same names free in each."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
 import mlflow
 import pytest
@@ -23,10 +27,15 @@ backends:
     kind: local
     database_uri: sqlite:///{data_dir / "shared.db"}
     artifact_root: {data_dir / "artifacts"}
+  archive:
+    kind: local
+    database_uri: sqlite:///{data_dir / "archive.db"}
+    artifact_root: {data_dir / "archive-artifacts"}
 workspaces:
   default: shared
   team-a: shared
   team-b: shared
+  archive: archive
 """
     with run_gateway(data_dir, config=config) as gw:
         yield gw
@@ -120,3 +129,30 @@ def test_registered_models_are_per_workspace(in_workspace):
     with pytest.raises(MlflowException) as info:
         client.get_registered_model("churn")
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_migrate_moves_one_workspace_of_a_shared_backend(shared_gateway, in_workspace, tmp_path):
+    for name in ("team-a", "team-b"):
+        in_workspace(name)
+        _log_run("moving", f"from {name}")
+    done = subprocess.run(
+        [sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config"]
+        + [str(shared_gateway.data_dir / "flowport.yaml"), "--from", "workspace:team-a"]
+        + [
+            "--to",
+            "workspace:archive",
+            "--verify",
+            "--no-progress",
+            "--state",
+            f"sqlite:///{tmp_path / 's.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "FLOWPORT_HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    in_workspace("archive")
+    moved = mlflow.search_runs(experiment_names=["moving"], output_format="list")
+    assert [run.data.params["who"] for run in moved] == ["from team-a"]
+    assert mlflow.artifacts.load_text(moved[0].info.artifact_uri + "/note.txt") == "from team-a"
