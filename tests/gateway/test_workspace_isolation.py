@@ -43,11 +43,16 @@ workspaces:
 
 @pytest.fixture
 def in_workspace(shared_gateway, monkeypatch):
+    # Earlier modules may have set the fluent API's URIs to gateways that are gone by now.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_gateway.url)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", shared_gateway.url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(shared_gateway.url)
+    mlflow.set_registry_uri(shared_gateway.url)
 
     def use(name: str) -> MlflowClient:
         mlflow.set_workspace(name)
-        return MlflowClient(shared_gateway.url)
+        return MlflowClient(shared_gateway.url, shared_gateway.url)
 
     yield use
     mlflow.set_workspace(None)
