@@ -11,7 +11,7 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from flowport.v1.errors import ApiError, invalid_parameter
 
@@ -112,6 +112,12 @@ class ArtifactStore(abc.ABC):
     scheme: ClassVar[str]
     # The keywords `from_uri` takes besides the URI (endpoints, credentials, sizes).
     options: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def from_uri(cls, uri: str, **options: Any) -> ArtifactStore:
+        """The store rooted at `uri` (`<scheme>://bucket[/prefix]`); `options` are its constructor's
+        keywords, as `options` names them."""
+        return cls(uri, **options)
 
     @abc.abstractmethod
     async def list(self, path: str) -> list[FileInfo]:

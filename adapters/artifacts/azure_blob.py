@@ -511,14 +511,6 @@ class AzureBlobArtifactStore(ArtifactStore):
         self._delegation_lock = threading.Lock()
         self._delegation_key: Any = None
 
-    @classmethod
-    def from_uri(cls, uri: str, **options: Any) -> AzureBlobArtifactStore:
-        """`wasbs://container@account.blob.core.windows.net[/prefix]` (or `wasb://`); `options` are the
-        constructor's keywords (account_url, connection_string, account_key, sas_token, credential,
-        max_threads, block_size, max_retries; `environ` replaces os.environ as the place to look for
-        MLflow's variables)."""
-        return cls(uri, **options)
-
     def __repr__(self) -> str:
         return f"AzureBlobArtifactStore('{self.root_uri}')"
 

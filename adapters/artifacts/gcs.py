@@ -148,12 +148,6 @@ class GcsArtifactStore(ArtifactStore):
         self._bucket = self._client.bucket(self.bucket)
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="flowport-gcs")
 
-    @classmethod
-    def from_uri(cls, uri: str, **options: Any) -> GcsArtifactStore:
-        """`gs://bucket` or `gs://bucket/some/prefix`; `options` are the constructor's keywords
-        (project, max_threads, chunk_size, retry_deadline_seconds; client, programmatic use)."""
-        return cls(uri, **options)
-
     def __repr__(self) -> str:
         return f"GcsArtifactStore('{self.root_uri}')"
 

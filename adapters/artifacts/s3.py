@@ -162,11 +162,6 @@ class S3ArtifactStore(ArtifactStore):
         )
         self._pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="flowport-s3")
 
-    @classmethod
-    def from_uri(cls, uri: str, **options: Any) -> S3ArtifactStore:
-        """`s3://bucket` or `s3://bucket/some/prefix`; `options` are the constructor's keywords."""
-        return cls(uri, **options)
-
     def __repr__(self) -> str:
         return f"S3ArtifactStore('{self.root_uri}')"
 

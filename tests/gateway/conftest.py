@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from mlflow import MlflowClient
+
+from tests.fixtures.mlflow_client import point_mlflow_at
 
 
 @pytest.fixture
 def client(gateway, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", gateway.url)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", gateway.url)
-    # A failure should fail the test at once, not after the client's minutes of backoff.
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(gateway.url)
-    mlflow.set_registry_uri(gateway.url)
-    yield MlflowClient(gateway.url, gateway.url)
+    yield point_mlflow_at(gateway.url, monkeypatch)
     if mlflow.active_run():
         mlflow.end_run()

@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway
 
 WORKSPACES = ("default", "team-a", "team-b")
@@ -43,12 +44,7 @@ workspaces:
 
 @pytest.fixture
 def in_workspace(shared_gateway, monkeypatch):
-    # Earlier modules may have set the fluent API's URIs to gateways that are gone by now.
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_gateway.url)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", shared_gateway.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(shared_gateway.url)
-    mlflow.set_registry_uri(shared_gateway.url)
+    point_mlflow_at(shared_gateway.url, monkeypatch)
 
     def use(name: str) -> MlflowClient:
         mlflow.set_workspace(name)

@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 
 from flowport.v1 import tracking_pb2, tracking_pb2_grpc, workspaces_pb2, workspaces_pb2_grpc
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY
+from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import free_port, run_gateway, run_mlflow_server
 
 SECRET = "s3cr3t-token-for-a-backend-that-is-down"
@@ -77,10 +78,8 @@ def setup(tmp_path_factory):
 @pytest.fixture
 def client_env(setup, monkeypatch):
     """The stock client pointed at the gateway; no workspace active before or after."""
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.delenv("MLFLOW_WORKSPACE", raising=False)
-    mlflow.set_tracking_uri(setup.gateway_url)
-    mlflow.set_registry_uri(setup.gateway_url)
+    point_mlflow_at(setup.gateway_url, monkeypatch)
     yield
     if mlflow.active_run():
         mlflow.end_run()
