@@ -57,7 +57,6 @@ from azure.storage.blob import (
 )
 
 from flowport.adapters.artifact_store import (
-    ArtifactStore,
     FileInfo,
     completed_parts,
     normalize_artifact_path,
@@ -65,6 +64,7 @@ from flowport.adapters.artifact_store import (
 from flowport.adapters.artifacts.object_store import (
     MAX_PARTS,
     MAX_PRESIGN_SECONDS,
+    PrefixedObjectStore,
     attachment,
     check_count,
     check_expiry,
@@ -441,7 +441,7 @@ async def _download(
 # --- the store -----------------------------------------------------------------------------------
 
 
-class AzureBlobArtifactStore(ArtifactStore):
+class AzureBlobArtifactStore(PrefixedObjectStore):
     """Artifacts under `wasbs://container@account.blob.core.windows.net[/prefix]`.
 
     Blob Storage has no directories (without hierarchical namespace): a path is a directory when
@@ -526,26 +526,8 @@ class AzureBlobArtifactStore(ArtifactStore):
 
     # --- plumbing --------------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run blocking `fn` in the pool; on cancellation wait for the thread before re-raising."""
-        loop = asyncio.get_running_loop()
-        return await outlive_cancellation(
-            loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        )
-
     def _errors(self, rel: str, upload_id: str | None = None) -> contextlib.AbstractContextManager[None]:
         return _azure_errors(describe_path(rel), self.container, upload_id)
-
-    @staticmethod
-    def _rel(path: str | None) -> str:
-        return normalize_artifact_path(path)
-
-    def _key(self, rel: str) -> str:
-        return "/".join(part for part in (self.prefix, rel) if part)
-
-    def _children_prefix(self, rel: str) -> str:
-        key = self._key(rel)
-        return f"{key}/" if key else ""
 
     def _blob(self, rel: str) -> BlobClient:
         return self._container.get_blob_client(self._key(rel))

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import datetime
-import functools
 import hashlib
 import json
 import logging
@@ -34,13 +33,13 @@ from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from flowport.adapters.artifact_store import (
-    ArtifactStore,
     FileInfo,
     completed_parts,
     normalize_artifact_path,
 )
 from flowport.adapters.artifacts.object_store import (
     MAX_PARTS,
+    PrefixedObjectStore,
     attachment,
     check_count,
     check_expiry,
@@ -48,7 +47,6 @@ from flowport.adapters.artifacts.object_store import (
     plain_name,
 )
 from flowport.adapters.backend import BackendConfigError
-from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # Resumable uploads move whole multiples of this (the library refuses any other chunk size).
@@ -88,7 +86,7 @@ _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
 
-class GcsArtifactStore(ArtifactStore):
+class GcsArtifactStore(PrefixedObjectStore):
     """Artifacts under `gs://bucket[/prefix]`; store paths are relative to the prefix.
 
     GCS has no directories: a path is a directory when objects exist below it. Credentials are
@@ -156,14 +154,6 @@ class GcsArtifactStore(ArtifactStore):
         return f"gs://{self.bucket}/{self.prefix}" if self.prefix else f"gs://{self.bucket}"
 
     # --- plumbing --------------------------------------------------------------------------
-
-    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run blocking `fn` in the pool. On cancellation, wait for the thread before re-raising:
-        a cleanup that follows must not race a request still in flight."""
-        loop = asyncio.get_running_loop()
-        return await outlive_cancellation(
-            loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        )
 
     @contextlib.contextmanager
     def _errors(self, rel: str, *, missing: str = "artifact", upload_id: str | None = None) -> Iterator[None]:
@@ -244,14 +234,6 @@ class GcsArtifactStore(ArtifactStore):
                 f"Invalid artifact path '{rel}': names starting with '{RESERVED_PREFIX}' are the store's own"
             )
         return rel
-
-    def _key(self, rel: str) -> str:
-        return "/".join(part for part in (self.prefix, rel) if part)
-
-    def _children_prefix(self, rel: str) -> str:
-        """The name prefix of everything below `rel`: a "directory" ends with '/' in GCS."""
-        key = self._key(rel)
-        return f"{key}/" if key else ""
 
     def _has_children(self, rel: str) -> bool:
         """Whether objects exist below `rel`; a missing bucket raises NotFound."""

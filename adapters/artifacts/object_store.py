@@ -3,16 +3,52 @@ checks of multipart and presigned-URL arguments, and the Content-Disposition of 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
 import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-from flowport.adapters.artifact_store import normalize_artifact_path
+from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
+from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, invalid_parameter
 
 # The gateway's multipart routes allow as many parts as S3 does.
 MAX_PARTS = 10_000
 # SigV4 presigned URLs, GCS V4 signed URLs and user delegation keys all live at most seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+_T = TypeVar("_T")
+
+
+class PrefixedObjectStore(ArtifactStore):
+    """A store over an object service's SDK: keys under `prefix`, blocking calls in `_pool`."""
+
+    prefix: str
+    _pool: ThreadPoolExecutor
+
+    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run blocking `fn` in the pool. On cancellation, wait for the thread before re-raising: a
+        cleanup that follows (an abort, a delete) must not race a request still in flight."""
+        loop = asyncio.get_running_loop()
+        return await outlive_cancellation(
+            loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        )
+
+    @staticmethod
+    def _rel(path: str | None) -> str:
+        return normalize_artifact_path(path)
+
+    def _key(self, rel: str) -> str:
+        return "/".join(part for part in (self.prefix, rel) if part)
+
+    def _children_prefix(self, rel: str) -> str:
+        """The key prefix of everything below `rel`: a "directory" ends with '/' in object storage."""
+        key = self._key(rel)
+        return f"{key}/" if key else ""
 
 
 def describe_path(rel: str) -> str:

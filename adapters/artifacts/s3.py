@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import posixpath
 import re
 import tempfile
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import boto3
 import botocore.exceptions
 from botocore.config import Config
 
 from flowport.adapters.artifact_store import (
-    ArtifactStore,
     FileInfo,
     completed_parts,
     normalize_artifact_path,
@@ -32,6 +30,7 @@ from flowport.adapters.artifact_store import (
 )
 from flowport.adapters.artifacts.object_store import (
     MAX_PARTS,
+    PrefixedObjectStore,
     attachment,
     check_count,
     check_expiry,
@@ -39,7 +38,6 @@ from flowport.adapters.artifacts.object_store import (
     parse_numbered_upload_id,
     plain_name,
 )
-from flowport.adapters.threads import outlive_cancellation
 from flowport.v1.errors import ApiError, does_not_exist, invalid_parameter
 
 # S3's own limits: parts per upload, the smallest part but the last, and the largest part.
@@ -107,10 +105,9 @@ _NO_CREDENTIALS = (
 )
 
 _UNAVAILABLE = "TEMPORARILY_UNAVAILABLE"
-_T = TypeVar("_T")
 
 
-class S3ArtifactStore(ArtifactStore):
+class S3ArtifactStore(PrefixedObjectStore):
     """Artifacts under `s3://bucket[/prefix]`; store paths are relative to the prefix.
 
     S3 has no directories: a path is a directory when keys exist below it. The store does not
@@ -171,14 +168,6 @@ class S3ArtifactStore(ArtifactStore):
 
     # --- plumbing --------------------------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """Run blocking `fn` in the pool. On cancellation, wait for the thread before re-raising:
-        an abort that follows must not race an UploadPart still in flight (S3 may keep that part)."""
-        loop = asyncio.get_running_loop()
-        return await outlive_cancellation(
-            loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
-        )
-
     @contextlib.contextmanager
     def _errors(self, rel: str, upload_id: str | None = None) -> Iterator[None]:
         try:
@@ -224,18 +213,6 @@ class S3ArtifactStore(ArtifactStore):
         return ApiError(f"S3 request for {describe_path(rel)} failed ({code or status})", "INTERNAL_ERROR")
 
     # --- paths -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _rel(path: str | None) -> str:
-        return normalize_artifact_path(path)
-
-    def _key(self, rel: str) -> str:
-        return "/".join(part for part in (self.prefix, rel) if part)
-
-    def _children_prefix(self, rel: str) -> str:
-        """The key prefix of everything below `rel`: a "directory" ends with '/' in S3."""
-        key = self._key(rel)
-        return f"{key}/" if key else ""
 
     def _pages(self, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self._client.get_paginator("list_objects_v2")
