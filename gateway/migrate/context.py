@@ -22,11 +22,10 @@ class MigrationContext:
     display: Display
     dry_run: bool = False
     concurrency: int = 4
-    # source id → target id, loaded from the state and grown as objects are created or found.
-    experiment_ids: dict[str, str] = dataclasses.field(default_factory=dict)
-    run_ids: dict[str, str] = dataclasses.field(default_factory=dict)
-    run_aspects: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
-    experiment_aspects: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    # Per kind ("experiment", "run", "registered_model", …): source id → target id, and
+    # {(source id, aspect): digest}; loaded from the state on first use, grown as objects are written.
+    _ids: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    _aspects: dict[str, dict[tuple[str, str], str]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -38,13 +37,24 @@ class MigrationContext:
             and Capability.ARTIFACTS in self.target.capabilities
         )
 
+    def ids(self, kind: str) -> dict[str, str]:
+        """source id → target id of every object of `kind` copied so far (this pass or earlier)."""
+        if kind not in self._ids:
+            self._ids[kind] = self.state.id_map(kind)
+        return self._ids[kind]
+
+    def aspects(self, kind: str) -> dict[tuple[str, str], str]:
+        if kind not in self._aspects:
+            self._aspects[kind] = self.state.aspects(kind)
+        return self._aspects[kind]
+
     def map_id(self, kind: str, source_id: str, target_id: str) -> None:
         """Remember a target id in memory and (unless dry) in the state, the moment it is known."""
-        (self.experiment_ids if kind == "experiment" else self.run_ids)[source_id] = target_id
+        self.ids(kind)[source_id] = target_id
         self.state.map_id(kind, source_id, target_id)
 
     def set_aspect(self, kind: str, source_id: str, aspect: str, value: str) -> None:
-        (self.experiment_aspects if kind == "experiment" else self.run_aspects)[(source_id, aspect)] = value
+        self.aspects(kind)[(source_id, aspect)] = value
         self.state.set_aspect(kind, source_id, aspect, value)
 
     async def bounded(self, work: Iterable[Awaitable[Any]]) -> list[Any]:

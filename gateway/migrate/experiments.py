@@ -19,7 +19,7 @@ class ExperimentCopy:
     def __init__(self, ctx: MigrationContext, source: tracking_pb2.Experiment) -> None:
         self.ctx = ctx
         self.source = source
-        self.target_id: str | None = ctx.experiment_ids.get(source.experiment_id)
+        self.target_id: str | None = ctx.ids("experiment").get(source.experiment_id)
         self.target_lifecycle = "active"
         self.created = False
         self.matched = False
@@ -73,7 +73,7 @@ class ExperimentCopy:
             self.target_id = found.experiment_id
         self.target_lifecycle = found.lifecycle_stage or "active"
         digest = mapping_digest(tags)
-        if ctx.experiment_aspects.get((self.source_id, "tags")) == digest:
+        if ctx.aspects("experiment").get((self.source_id, "tags")) == digest:
             return
         have = comparable_tags(found.tags)
         for key, value in tags.items():

@@ -109,12 +109,8 @@ async def _migrate(
         live = report.live_display_wanted(options.no_progress)
         with report.Display(live) as display:
             ctx = MigrationContext(
-                source, target, state, tally, display, options.dry_run, options.concurrency,
-                experiment_ids=state.id_map("experiment"),
-                run_ids=state.id_map("run"),
-                run_aspects=state.aspects("run"),
-                experiment_aspects=state.aspects("experiment"),
-            )  # fmt: skip
+                source, target, state, tally, display, options.dry_run, options.concurrency
+            )
             display.found("experiments", len(experiments))
             for experiment in experiments:
                 runs = await reading.runs(source, experiment.experiment_id)

@@ -63,17 +63,17 @@ class RunCopies:
     async def sync(self, runs: list[tracking_pb2.Run]) -> None:
         ctx = self.ctx
         ctx.display.found("runs", len(runs))
-        if any(r.info.run_id not in ctx.run_ids for r in runs) and self.experiment.target_id is not None:
+        if any(r.info.run_id not in ctx.ids("run") for r in runs) and self.experiment.target_id is not None:
             await self._find_lost_copies({r.info.run_id for r in runs})
         for level in parents_first(runs):
-            await ctx.bounded(self._create(r) for r in level if r.info.run_id not in ctx.run_ids)
+            await ctx.bounded(self._create(r) for r in level if r.info.run_id not in ctx.ids("run"))
         await ctx.bounded(self._sync_guarded(r) for r in runs)
 
     async def _find_lost_copies(self, source_ids: set[str]) -> None:
         """Copies an interrupted pass created but did not record, found by their lineage tag."""
         for copy in await reading.runs(self.ctx.target, self.experiment.target_id):
             origin = {t.key: t.value for t in copy.data.tags}.get(MIGRATED_FROM)
-            if origin in source_ids and origin not in self.ctx.run_ids:
+            if origin in source_ids and origin not in self.ctx.ids("run"):
                 self.ctx.map_id(KIND, origin, copy.info.run_id)
                 self.target_info[origin] = copy.info
                 self.matched.add(origin)
@@ -83,7 +83,7 @@ class RunCopies:
         ctx, source_id = self.ctx, run.info.run_id
         self.fresh.add(source_id)
         ctx.tally.runs.created += 1
-        tags = target_run_tags(run, ctx.run_ids)
+        tags = target_run_tags(run, ctx.ids("run"))
         run_name = run.info.run_name or tags.get(RUN_NAME_TAG, "")
         tags.pop(RUN_NAME_TAG, None)  # given as run_name: MLflow refuses both when they differ
         ctx.tally.tags += len(tags) + (1 if run_name else 0)
@@ -101,7 +101,7 @@ class RunCopies:
         created = (await ctx.target.invoke("CreateRun", request)).run
         ctx.map_id(KIND, source_id, created.info.run_id)
         self.target_info[source_id] = created.info
-        ctx.set_aspect(KIND, source_id, "tags", mapping_digest(target_run_tags(run, ctx.run_ids)))
+        ctx.set_aspect(KIND, source_id, "tags", mapping_digest(target_run_tags(run, ctx.ids("run"))))
         ctx.set_aspect(KIND, source_id, "artifact_root", created.info.artifact_uri)
 
     async def _sync_guarded(self, run: tracking_pb2.Run) -> None:
@@ -118,9 +118,9 @@ class RunCopies:
 
     async def _sync(self, run: tracking_pb2.Run) -> None:
         ctx, source_id = self.ctx, run.info.run_id
-        target_id = ctx.run_ids.get(source_id)
+        target_id = ctx.ids("run").get(source_id)
         fresh = source_id in self.fresh
-        aspects = ctx.run_aspects
+        aspects = ctx.aspects("run")
         info = self.target_info.get(source_id)
         lifecycle = (
             aspects.get((source_id, "lifecycle")) or (info.lifecycle_stage if info else "") or "active"
@@ -177,9 +177,9 @@ class RunCopies:
 
     async def _sync_tags(self, run: tracking_pb2.Run, target_id: str | None, fresh: bool, writable) -> bool:  # noqa: ANN001
         ctx, source_id = self.ctx, run.info.run_id
-        wanted = target_run_tags(run, ctx.run_ids)
+        wanted = target_run_tags(run, ctx.ids("run"))
         digest = mapping_digest(wanted)
-        if ctx.run_aspects.get((source_id, "tags")) == digest:
+        if ctx.aspects("run").get((source_id, "tags")) == digest:
             return False
         have: dict[str, str] = {}
         if fresh and ctx.dry_run:
@@ -207,7 +207,7 @@ class RunCopies:
             "run_name": info.run_name,
         }
         digest = value_digest(wanted)
-        if ctx.run_aspects.get((source_id, "info")) == digest:
+        if ctx.aspects("run").get((source_id, "info")) == digest:
             return False
         if not ctx.dry_run:
             await writable()
@@ -221,7 +221,7 @@ class RunCopies:
     async def _artifact_root(self, source_id: str, target_id: str | None) -> str | None:
         if target_id is None:
             return None
-        root = self.ctx.run_aspects.get((source_id, "artifact_root"))
+        root = self.ctx.aspects("run").get((source_id, "artifact_root"))
         if root is None:
             info = self.target_info.get(source_id) or (await reading.get_run(self.ctx.target, target_id)).info
             root = info.artifact_uri
