@@ -47,6 +47,10 @@ class ServeConfig:
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+TOP_LEVEL_KEYS = frozenset({"backends", "workspaces", "migration_state"})
+WORKSPACE_KEYS = frozenset({"backend", "description", "migrated_from"})
+
+
 class ConfigError(ValueError):
     """The configuration file is wrong; one line per mistake, never a secret's value."""
 
@@ -65,6 +69,9 @@ class GatewayConfig:
     backends: dict[str, BackendSpec]
     workspaces: dict[str, str]  # workspace → backend name
     descriptions: dict[str, str] = dataclasses.field(default_factory=dict)  # workspace → description
+    # workspace → the backends `flowport migrate` copied it from: their old ids still resolve.
+    migrated_from: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    migration_state: str | None = None  # the migration state database (`flowport migrate --state`)
 
 
 def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
@@ -96,6 +103,16 @@ def _yaml_problem(err: yaml.YAMLError) -> str:
     return f"{problem}{where}" + (f" ({context})" if context else "")
 
 
+def _backend_names(value: Any) -> tuple[str, ...] | None:
+    """A name or a list of names as a tuple (empty when absent); None when it is neither."""
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        return None
+    return tuple(names)
+
+
 def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     """Read and check a configuration file::
 
@@ -120,8 +137,8 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with 'backends' and 'workspaces'")
-    for key in sorted(set(raw) - {"backends", "workspaces"}):
-        problems.append(f"unknown top-level key '{key}' (allowed: backends, workspaces)")
+    for key in sorted(set(raw) - TOP_LEVEL_KEYS):
+        problems.append(f"unknown top-level key '{key}' (allowed: {', '.join(sorted(TOP_LEVEL_KEYS))})")
     backends: dict[str, BackendSpec] = {}
     raw_backends = raw.get("backends")
     if not isinstance(raw_backends, dict) or not raw_backends:
@@ -137,6 +154,11 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         backends[str(name)] = BackendSpec(str(name), settings["kind"], options)
     workspaces: dict[str, str] = {}
     descriptions: dict[str, str] = {}
+    migrated_from: dict[str, tuple[str, ...]] = {}
+    migration_state = _interpolate(raw.get("migration_state"), "migration_state", problems)
+    if migration_state is not None and not isinstance(migration_state, str):
+        problems.append("migration_state: must be a database URL (as `flowport migrate --state` takes)")
+        migration_state = None
     raw_workspaces = raw.get("workspaces") or {"default": next(iter(backends), "")}
     if not isinstance(raw_workspaces, dict):
         problems.append("'workspaces' must map workspace names to backend names")
@@ -147,8 +169,14 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
             problems.append(f"{where}: {problem}")
             continue
         if isinstance(target, dict):
-            for key in sorted(set(target) - {"backend", "description"}, key=str):
-                problems.append(f"{where}: unknown key '{key}' (allowed: backend, description)")
+            for key in sorted(set(target) - WORKSPACE_KEYS, key=str):
+                problems.append(
+                    f"{where}: unknown key '{key}' (allowed: {', '.join(sorted(WORKSPACE_KEYS))})"
+                )
+            if (sources := _backend_names(target.get("migrated_from"))) is None:
+                problems.append(f"{where}.migrated_from: must name a backend, or list backend names")
+            elif sources:
+                migrated_from[workspace] = sources
             description = target.get("description")
             if description is not None and not isinstance(description, str):
                 problems.append(f"{where}.description: must be text")
@@ -167,4 +195,4 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     # No 'default' is allowed: calls without a workspace then fail, naming the fix.
-    return GatewayConfig(backends, workspaces, descriptions)
+    return GatewayConfig(backends, workspaces, descriptions, migrated_from, migration_state)

@@ -22,6 +22,7 @@ from typing import Any
 from flowport.adapters.backend import Backend
 from flowport.adapters.registry import build_backend
 from flowport.gateway.config import BackendSpec, ConfigError, GatewayConfig, load_config
+from flowport.gateway.migrated_ids import load_translations
 from flowport.gateway.service import GatewayService, make_snapshot
 
 log = logging.getLogger("flowport.reload")
@@ -65,9 +66,11 @@ def plan(
     old_workspaces: Mapping[str, str],
     old_descriptions: Mapping[str, str | None],
     new: GatewayConfig,
+    old_migrated_from: Mapping[str, tuple[str, ...]] | None = None,
 ) -> ConfigChange:
     """Compare the running configuration with a new one (no I/O: the unit-testable half of a reload)."""
     kept, built, dropped, lines = set(), set(), set(), []
+    old_migrated_from = old_migrated_from or {}
     for name, spec in new.backends.items():
         old = old_specs.get(name)
         if old is not None and (old.kind, old.options) == (spec.kind, spec.options):
@@ -87,6 +90,9 @@ def plan(
             lines.append(f"workspace '{workspace}' → backend '{backend}' ({new.backends[backend].kind})")
         elif old_descriptions.get(workspace) != new.descriptions.get(workspace):
             lines.append(f"workspace '{workspace}': description changed")
+        if old_migrated_from.get(workspace, ()) != new.migrated_from.get(workspace, ()):
+            sources = ", ".join(new.migrated_from.get(workspace, ())) or "none"
+            lines.append(f"workspace '{workspace}': old ids resolved from: {sources}")
     for workspace in sorted(set(old_workspaces) - set(new.workspaces)):
         lines.append(f"workspace '{workspace}' removed")
     return ConfigChange(frozenset(kept), frozenset(built), frozenset(dropped), tuple(lines))
@@ -199,10 +205,15 @@ class ConfigReloader:
             old.workspaces,
             {name: entry.description for name, entry in old.directory.entries.items()},
             config,
+            {workspace: t.sources for workspace, t in old.translations.items()},
         )
-        if change.empty:
+        if change.empty and not config.migrated_from:
             log.info("reload (%s) of %s: no changes", why, self.path)
             return True
+        try:  # re-read on every reload: a migration pass since the last one may have added ids
+            translations = await asyncio.to_thread(load_translations, config, self.path)
+        except ConfigError as err:
+            return self._refused(why, str(err).splitlines())
         try:
             fresh = build_backends(
                 {name: config.backends[name] for name in sorted(change.built)},
@@ -230,6 +241,7 @@ class ConfigReloader:
                 specs=config.backends,
                 source=self.path,
                 proxies=old.proxies,
+                translations=translations,
             )
         )
         log.info("reload (%s) of %s applied (%d change(s))", why, self.path, len(change.lines))

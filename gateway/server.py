@@ -25,6 +25,7 @@ from flowport.gateway.call import DEFAULT_WORKSPACE
 from flowport.gateway.config import ConfigError, ServeConfig, load_config
 from flowport.gateway.grpc.door import add_to_server
 from flowport.gateway.http.app import HttpDoor
+from flowport.gateway.migrated_ids import load_translations
 from flowport.gateway.reload import ConfigReloader, build_backends, fingerprint
 from flowport.gateway.service import GatewayService
 from flowport.v1.errors import ApiError
@@ -54,6 +55,7 @@ def build_service(config: ServeConfig) -> GatewayService:
     """The configuration file's backends and workspaces, else the embedded local default."""
     if config.config_file:
         gateway_config = load_config(config.config_file)
+        translations = load_translations(gateway_config, config.config_file)
         backends = build_backends(
             gateway_config.backends, source=config.config_file, max_threads=config.max_threads
         )
@@ -64,6 +66,7 @@ def build_service(config: ServeConfig) -> GatewayService:
             workspaces_enabled=True,
             config_file=config.config_file,
             specs=gateway_config.backends,
+            translations=translations,
         )
     try:
         backend = LocalBackend(

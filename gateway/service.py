@@ -1,8 +1,8 @@
 """The service layer: one code path for every call from either door.
 
-route the call's workspace to its backend → invoke the backend (or the artifact proxy
-over the backend's artifact store). Authorization and audit hook in here (issue 7),
-so both doors get them by construction.
+route the call's workspace to its backend → rewrite a migrated workspace's old ids → invoke the
+backend (or the artifact proxy over the backend's artifact store). Authorization and audit hook in
+here (issue 7), so both doors get them by construction.
 
 Routing reads one immutable `RoutingSnapshot` per call, so a config reload (gateway.reload) that
 swaps the snapshot is seen by a call entirely or not at all; every call holds a lease on the backend
@@ -28,6 +28,7 @@ from flowport.adapters.workspace_scope import current_workspace
 from flowport.gateway.artifact_proxy import ArtifactProxy
 from flowport.gateway.call import Call
 from flowport.gateway.config import BackendSpec
+from flowport.gateway.migrated_ids import IdTranslation
 from flowport.gateway.workspaces import WORKSPACES_SERVICE, WorkspaceDirectory
 from flowport.v1.errors import ApiError
 
@@ -126,6 +127,8 @@ class RoutingSnapshot:
     backends: Mapping[str, Backend]  # backend name → backend (read-only view)
     directory: WorkspaceDirectory
     specs: Mapping[str, BackendSpec]  # what each backend was built from; empty for the embedded default
+    # Workspaces moved by `flowport migrate` whose old ids still resolve: workspace → translation.
+    translations: Mapping[str, IdTranslation]
     # Artifact proxies by workspace, built on first use: a cache of pure functions of the snapshot.
     proxies: dict[str, LeasedArtifactProxy] = dataclasses.field(default_factory=dict)
 
@@ -146,6 +149,7 @@ def make_snapshot(
     specs: Mapping[str, BackendSpec] | None = None,
     source: str = "",
     proxies: Mapping[str, LeasedArtifactProxy] | None = None,
+    translations: Mapping[str, IdTranslation] | None = None,
 ) -> RoutingSnapshot:
     backends = types.MappingProxyType(dict(backends))
     directory = WorkspaceDirectory(
@@ -156,7 +160,14 @@ def make_snapshot(
     )
     # A kept backend keeps its proxy; a proxy of a backend that is gone or rebuilt is dropped.
     kept = {n: p for n, p in (proxies or {}).items() if n in backends and p._backend is backends[n]}
-    return RoutingSnapshot(generation, backends, directory, types.MappingProxyType(dict(specs or {})), kept)
+    return RoutingSnapshot(
+        generation,
+        backends,
+        directory,
+        types.MappingProxyType(dict(specs or {})),
+        types.MappingProxyType(dict(translations or {})),
+        kept,
+    )
 
 
 class GatewayService:
@@ -171,11 +182,18 @@ class GatewayService:
         workspaces_enabled: bool = False,
         config_file: str = "",
         specs: Mapping[str, BackendSpec] | None = None,
+        translations: Mapping[str, IdTranslation] | None = None,
     ) -> None:
         self.config_file = config_file
         self.in_flight = InFlight()
         self._snapshot = make_snapshot(
-            1, backends, workspaces, descriptions=descriptions, specs=specs, source=config_file
+            1,
+            backends,
+            workspaces,
+            descriptions=descriptions,
+            specs=specs,
+            source=config_file,
+            translations=translations,
         )
         # What server-info tells clients: true when a configuration file names the workspaces.
         self.workspaces_enabled = workspaces_enabled
@@ -231,6 +249,8 @@ class GatewayService:
         backend = snapshot.backend_for(call.workspace)
         backend.check_supported(call.rpc)
         with self.in_flight.using(backend):
+            if (translation := snapshot.translations.get(call.workspace)) is not None:
+                await translation.translate(call.request, backend)
             if service == ARTIFACTS_SERVICE:
                 proxy = self._proxy(snapshot, call.workspace)
                 handler = getattr(proxy, handler_name(call.rpc), None)

@@ -162,6 +162,27 @@ workspaces:
     assert config.descriptions == {"team-a": "Team A's experiments"}
 
 
+def test_a_moved_workspace_names_the_backends_it_was_migrated_from(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATE_PASSWORD", "pw")
+    config = load_config(
+        _write(
+            tmp_path,
+            """
+backends:
+  here: {kind: local, database_uri: "sqlite:///x.db"}
+  there: {kind: local, database_uri: "sqlite:///y.db"}
+migration_state: postgresql://flowport:${STATE_PASSWORD}@127.0.0.1:5432/state
+workspaces:
+  default: {backend: there, migrated_from: here}
+  team-a: {backend: there, migrated_from: [here, old-cloud]}
+  team-b: there
+""",
+        )
+    )
+    assert config.migrated_from == {"default": ("here",), "team-a": ("here", "old-cloud")}
+    assert config.migration_state == "postgresql://flowport:pw@127.0.0.1:5432/state"
+
+
 def test_no_workspaces_means_default_on_the_first_backend(tmp_path):
     config = load_config(_write(tmp_path, "backends:\n  r: {kind: mlflow, url: 'http://x'}\n"))
     assert config.workspaces == {"default": "r"}
@@ -193,6 +214,7 @@ workspaces:
   team-d: {backend: here, description: 42}
   team-e: [here]
   team-f: elsewhere
+  team-g: {backend: here, migrated_from: {name: here}}
 """,
             )
         )
@@ -201,11 +223,12 @@ workspaces:
         "workspaces.Team_A: Workspace name 'Team_A' must match the pattern",
         "workspaces.x: Workspace name 'x' must be between 2 and 63 characters",
         "workspaces.api: Workspace name 'api' is reserved",
-        "workspaces.team-b: unknown key 'colour' (allowed: backend, description)",
+        "workspaces.team-b: unknown key 'colour' (allowed: backend, description, migrated_from)",
         "workspaces.team-c: needs a 'backend'",
         "workspaces.team-d.description: must be text",
         "workspaces.team-e: must name a backend, or be {backend: <name>, description: <text>}",
         "workspaces.team-f: no backend named 'elsewhere'",
+        "workspaces.team-g.migrated_from: must name a backend, or list backend names",
     ]
     assert len(lines) == len(expected)
     for line, fragment in zip(lines, expected, strict=True):
