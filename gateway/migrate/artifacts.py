@@ -1,6 +1,6 @@
-"""Copy a run's artifact files from the source's artifact store to the target's, streamed chunk by
-chunk (memory stays at a few chunks whatever the file size). A file is recorded once the target's
-atomic write returned; one recorded with the same size is not copied again."""
+"""Copy the artifact files of a run or a logged model from the source's artifact store to the target's,
+streamed chunk by chunk (memory stays at a few chunks whatever the file size). A file is recorded once
+the target's atomic write returned; one recorded with the same size is not copied again."""
 
 from __future__ import annotations
 
@@ -19,11 +19,22 @@ async def copy_artifacts(
     writable: Callable[[], Awaitable[None]],
 ) -> bool:
     """True when any file was (or would be) copied."""
-    source_id = run.info.run_id
-    source_root = reading.store_path(run.info.artifact_uri)
+    return await copy_tree(ctx, run.info.run_id, run.info.artifact_uri, target_root_uri, writable)
+
+
+async def copy_tree(
+    ctx: MigrationContext,
+    source_id: str,
+    source_root_uri: str,
+    target_root_uri: str | None,
+    writable: Callable[[], Awaitable[None]],
+) -> bool:
+    """The files under one object's artifact location (a run's, a logged model's), progress kept
+    under its source id; True when any file was (or would be) copied."""
+    source_root = reading.store_path(source_root_uri)
     if source_root is None:
         raise ApiError(
-            f"artifacts at '{run.info.artifact_uri}' are outside the source backend's artifact store",
+            f"artifacts at '{source_root_uri}' are outside the source backend's artifact store",
             "INVALID_STATE",
         )
     target_root = reading.store_path(target_root_uri) if target_root_uri else None

@@ -1,5 +1,6 @@
 """What this migration does not copy, counted where that is cheap, so nothing is dropped silently:
-the kinds not supported yet, and what the target cannot hold (a capability it lacks)."""
+what the target cannot hold (a capability it lacks) and what the MLflow API cannot set. (The copy
+steps add their own partial gaps to the tally as they meet them.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from flowport.gateway.migrate.report import Gap
 from flowport.v1 import registry_pb2, tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
 
-NOT_YET = "not migrated (not yet supported)"
 COUNT_LIMIT = 10_000  # counting stops here: the report says "≥ n"
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -35,23 +35,15 @@ async def _safely(count: Awaitable[str]) -> str:
         return "?"
 
 
-def _reason(kind_needs: Capability, target: Backend) -> str:
-    if kind_needs not in target.capabilities:
-        return f"target '{target.name}' cannot hold it (no {DESCRIPTIONS[kind_needs]}); {NOT_YET}"
-    return NOT_YET
+def _cannot_hold(kind_needs: Capability, target: Backend) -> str:
+    return f"target '{target.name}' cannot hold it (no {DESCRIPTIONS[kind_needs]})"
 
 
-def run_links(run: tracking_pb2.Run) -> tuple[int, int]:
-    """(inputs, outputs) of a run: dataset and model inputs, model outputs."""
-    return len(run.inputs.dataset_inputs) + len(run.inputs.model_inputs), len(run.outputs.model_outputs)
-
-
-async def gaps(
-    source: Backend, target: Backend, experiment_ids: list[str], inputs: int, outputs: int
-) -> list[Gap]:
+async def gaps(source: Backend, target: Backend, experiment_ids: list[str]) -> list[Gap]:
     found: list[Gap] = []
     caps = source.capabilities
-    if Capability.REGISTRY in caps:
+    if Capability.REGISTRY in caps and Capability.REGISTRY not in target.capabilities:
+        # Copied by `registry` otherwise (which lists its own gaps: stages, aliases, scope).
 
         async def models(token: str) -> Message:
             request = registry_pb2.SearchRegisteredModels(max_results=1000, page_token=token)
@@ -73,17 +65,19 @@ async def gaps(
                 aliases += sum(len(m.aliases) for m in page.registered_models)
         except ApiError:
             aliases = -1
-        registry, aliases_gap = (
-            _reason(Capability.REGISTRY, target),
-            _reason(Capability.REGISTRY_ALIASES, target),
-        )
+        registry = f"target '{target.name}' cannot hold it (no {DESCRIPTIONS[Capability.REGISTRY]})"
         found += [
             Gap("registered models", await _safely(_count(models, "registered_models")), registry),
             Gap("model versions", await _safely(_count(versions, "model_versions")), registry),
-            Gap("model aliases", str(aliases) if aliases >= 0 else "?", aliases_gap),
+            Gap("model aliases", str(aliases) if aliases >= 0 else "?", registry),
             Gap("prompts", await _safely(_count(prompts, "registered_models")), registry),
         ]
-    if Capability.LOGGED_MODELS in caps and experiment_ids:
+    # Copied (logged_models, traces) where the target holds them; their partial gaps come from there.
+    if (
+        Capability.LOGGED_MODELS in caps
+        and Capability.LOGGED_MODELS not in target.capabilities
+        and experiment_ids
+    ):
 
         async def logged(token: str) -> Message:
             request = tracking_pb2.SearchLoggedModels(
@@ -95,10 +89,10 @@ async def gaps(
             Gap(
                 "logged models",
                 await _safely(_count(logged, "models")),
-                _reason(Capability.LOGGED_MODELS, target),
+                _cannot_hold(Capability.LOGGED_MODELS, target),
             )
         )
-    if Capability.TRACING in caps and experiment_ids:
+    if Capability.TRACING in caps and Capability.TRACING not in target.capabilities and experiment_ids:
         total = 0
         for experiment_id in experiment_ids:
 
@@ -112,9 +106,9 @@ async def gaps(
                 total = -1
                 break
             total += int(counted)
-        found.append(Gap("traces", str(total) if total >= 0 else "?", _reason(Capability.TRACING, target)))
-    found.append(Gap("run inputs (datasets, models)", str(inputs), NOT_YET))
-    found.append(Gap("run outputs (models)", str(outputs), NOT_YET))
+        found.append(
+            Gap("traces", str(total) if total >= 0 else "?", _cannot_hold(Capability.TRACING, target))
+        )
     if Capability.ARTIFACTS in caps and Capability.ARTIFACTS not in target.capabilities:
         found.append(
             Gap("run artifacts", "?", f"target '{target.name}' cannot hold them (no artifact store)")

@@ -20,7 +20,8 @@ from flowport.gateway.migrate import reading, report, verify
 from flowport.gateway.migrate.context import MigrationContext
 from flowport.gateway.migrate.endpoints import WorkspaceView, resolve, workspace_of
 from flowport.gateway.migrate.experiments import ExperimentCopy
-from flowport.gateway.migrate.gaps import gaps, run_links
+from flowport.gateway.migrate.gaps import gaps
+from flowport.gateway.migrate.run_links import RunLinks
 from flowport.gateway.migrate.runs import RunCopies
 from flowport.gateway.migrate.state import MigrationState, default_state_url
 from flowport.v1 import tracking_pb2
@@ -104,7 +105,6 @@ async def _migrate(
     clock = report.Clock()
     tally = report.Tally(dry_run=options.dry_run)
     experiments = _chosen(await reading.experiments(source), options.experiments)
-    inputs = outputs = 0
     if not options.verify_only:
         live = report.live_display_wanted(options.no_progress)
         with report.Display(live) as display:
@@ -114,13 +114,12 @@ async def _migrate(
             display.found("experiments", len(experiments))
             for experiment in experiments:
                 runs = await reading.runs(source, experiment.experiment_id)
-                for run in runs:
-                    i, o = run_links(run)
-                    inputs, outputs = inputs + i, outputs + o
                 copy = ExperimentCopy(ctx, experiment)
+                links = RunLinks(ctx, copy)  # logged models, traces, and what links runs to them
                 try:
                     await copy.sync()
-                    await RunCopies(ctx, copy).sync(runs)
+                    await RunCopies(ctx, copy, links.copy_objects, links.sync).sync(runs)
+                    await links.finish()
                     await copy.finish()
                 except ApiError as err:
                     tally.experiments.failed += 1
@@ -129,7 +128,7 @@ async def _migrate(
                         f"{err.error_code}: {err.message}"
                     )
                 display.advance("experiments")
-        tally.gaps = await gaps(source, target, [e.experiment_id for e in experiments], inputs, outputs)
+        tally.gaps[:0] = await gaps(source, target, [e.experiment_id for e in experiments])
         tally.seconds = clock.elapsed()
         report.render(tally, console)
     verification = None

@@ -11,11 +11,13 @@ from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo
 from flowport.adapters.backend import Backend
-from flowport.v1 import tracking_pb2
+from flowport.v1 import tracing_pb2, tracking_pb2
 
 RUNS_PAGE = 1000
 METRIC_PAGE = 10000
 EXPERIMENT_PAGE = 1000
+LOGGED_MODEL_PAGE = 100
+TRACE_PAGE = 500
 
 
 async def pages(fetch: Callable[[str], Awaitable[Message]]) -> AsyncIterator[Message]:
@@ -63,6 +65,34 @@ async def metric_history(backend: Backend, run_id: str, key: str) -> list[tracki
         return await backend.invoke("GetMetricHistory", request)
 
     return [m async for page in pages(fetch) for m in page.metrics]
+
+
+async def logged_models(backend: Backend, experiment_id: str) -> list[tracking_pb2.LoggedModel]:
+    """Every (not deleted) logged model of an experiment, oldest first."""
+
+    async def fetch(token: str) -> Message:
+        request = tracking_pb2.SearchLoggedModels(
+            experiment_ids=[experiment_id], max_results=LOGGED_MODEL_PAGE, page_token=token
+        )
+        request.order_by.add(field_name="creation_timestamp", ascending=True)
+        return await backend.invoke("SearchLoggedModels", request)
+
+    return [m async for page in pages(fetch) for m in page.models]
+
+
+async def trace_infos(
+    backend: Backend, experiment_id: str, filter: str = ""
+) -> list[tracing_pb2.TraceInfoV3]:
+    """The info (tags, metadata, assessments; no spans) of every trace of an experiment, oldest first."""
+
+    async def fetch(token: str) -> Message:
+        request = tracing_pb2.SearchTracesV3(
+            filter=filter, max_results=TRACE_PAGE, order_by=["timestamp_ms ASC"], page_token=token
+        )
+        request.locations.add().mlflow_experiment.experiment_id = experiment_id
+        return await backend.invoke("SearchTracesV3", request)
+
+    return [t async for page in pages(fetch) for t in page.traces]
 
 
 async def get_run(backend: Backend, run_id: str) -> tracking_pb2.Run:

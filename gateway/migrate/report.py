@@ -46,12 +46,34 @@ class Tally:
     metric_points: int = 0
     artifact_files: int = 0
     artifact_bytes: int = 0
+    logged_models: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    model_metrics: int = 0  # logged-model metric points (linked to the model's copy)
+    dataset_inputs: int = 0
+    model_inputs: int = 0
+    model_outputs: int = 0
+    traces: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    spans: int = 0
+    assessments: int = 0
+    trace_links: int = 0  # traces linked to a run afterwards (LinkTracesToRun)
+    registered_models: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    model_versions: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    prompts: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    prompt_versions: ObjectCounts = dataclasses.field(default_factory=ObjectCounts)
+    aliases: int = 0  # registered-model and prompt aliases set
     failures: list[str] = dataclasses.field(default_factory=list)
     gaps: list[Gap] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def gap(self, kind: str, count: int, reason: str) -> None:
+        """Count `count` more of `kind` as not copied, in one row per kind and reason."""
+        for gap in self.gaps:
+            if gap.kind == kind and gap.reason == reason and gap.count.isdigit():
+                gap.count = str(int(gap.count) + count)
+                return
+        self.gaps.append(Gap(kind, str(count), reason))
 
 
 def live_display_wanted(no_progress: bool) -> bool:
@@ -88,7 +110,9 @@ class Display:
                 transient=False,
             )
             self._progress.start()
-            for kind in ("experiments", "runs", "metric points", "params+tags", "artifact bytes"):
+            kinds = ("experiments", "runs", "metric points", "params+tags", "artifact bytes", "traces")
+            kinds += ("model versions",)
+            for kind in kinds:
                 self._tasks[kind] = self._progress.add_task(kind, total=None)
         return self
 
@@ -113,7 +137,17 @@ def render(tally: Tally, console: Console) -> None:
     verb = "would create" if tally.dry_run else "created"
     for column in ("kind", verb, "matched by name/lineage", "updated", "unchanged", "failed"):
         table.add_column(column, justify="left" if column == "kind" else "right")
-    for kind, counts in (("experiments", tally.experiments), ("runs", tally.runs)):
+    kinds = (
+        ("experiments", tally.experiments),
+        ("runs", tally.runs),
+        ("logged models", tally.logged_models),
+        ("traces", tally.traces),
+        ("registered models", tally.registered_models),
+        ("model versions", tally.model_versions),
+        ("prompts", tally.prompts),
+        ("prompt versions", tally.prompt_versions),
+    )
+    for kind, counts in kinds:
         table.add_row(
             kind,
             *(str(getattr(counts, f)) for f in ("created", "matched", "updated", "unchanged", "failed")),
@@ -127,6 +161,13 @@ def render(tally: Tally, console: Console) -> None:
     moved.add_row("metric points", str(tally.metric_points))
     moved.add_row("artifact files", str(tally.artifact_files))
     moved.add_row("artifact bytes", f"{tally.artifact_bytes:,}")
+    moved.add_row("logged-model metric points", str(tally.model_metrics))
+    moved.add_row("run dataset inputs", str(tally.dataset_inputs))
+    moved.add_row("run model inputs / outputs", f"{tally.model_inputs} / {tally.model_outputs}")
+    moved.add_row("spans", str(tally.spans))
+    moved.add_row("assessments", str(tally.assessments))
+    moved.add_row("trace-run links", str(tally.trace_links))
+    moved.add_row("model aliases", str(tally.aliases))
     console.print(moved)
     if tally.gaps:
         gaps = Table(title="not migrated")

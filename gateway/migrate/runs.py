@@ -10,6 +10,7 @@ write of its id finds the run it made instead of making a second one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from flowport.gateway.migrate import reading
 from flowport.gateway.migrate.artifacts import copy_artifacts
@@ -30,6 +31,12 @@ from flowport.v1.errors import ApiError
 
 KIND = "run"
 MAX_PARAMS_TAGS_PER_BATCH = 100  # MLflow's LogBatch limit
+
+# Called once every copy exists, before any is brought level (what needs the run ids, e.g. logged models).
+AfterCreates = Callable[[], Awaitable[None]]
+# Called per run before its lifecycle is set (a deleted copy is still writable through `writable`):
+# (source run, copy's id, writable) → whether anything was (or would be) written.
+RunExtra = Callable[[tracking_pb2.Run, str | None, Callable[[], Awaitable[None]]], Awaitable[bool]]
 
 
 def parents_first(runs: list[tracking_pb2.Run]) -> list[list[tracking_pb2.Run]]:
@@ -53,9 +60,17 @@ def parents_first(runs: list[tracking_pb2.Run]) -> list[list[tracking_pb2.Run]]:
 
 
 class RunCopies:
-    def __init__(self, ctx: MigrationContext, experiment: ExperimentCopy) -> None:
+    def __init__(
+        self,
+        ctx: MigrationContext,
+        experiment: ExperimentCopy,
+        after_creates: AfterCreates | None = None,
+        extra: RunExtra | None = None,
+    ) -> None:
         self.ctx = ctx
         self.experiment = experiment
+        self.after_creates = after_creates
+        self.extra = extra
         self.fresh: set[str] = set()  # source ids whose copy this pass created (empty in the target)
         self.matched: set[str] = set()  # source ids whose unrecorded copy this pass found
         self.target_info: dict[str, tracking_pb2.RunInfo] = {}  # copies made or found this pass
@@ -67,6 +82,8 @@ class RunCopies:
             await self._find_lost_copies({r.info.run_id for r in runs})
         for level in parents_first(runs):
             await ctx.bounded(self._create(r) for r in level if r.info.run_id not in ctx.ids("run"))
+        if self.after_creates is not None:
+            await self.after_creates()
         await ctx.bounded(self._sync_guarded(r) for r in runs)
 
     async def _find_lost_copies(self, source_ids: set[str]) -> None:
@@ -150,6 +167,8 @@ class RunCopies:
             root = await self._artifact_root(source_id, target_id)
             changed |= await copy_artifacts(ctx, run, root, writable)
         changed |= await self._sync_info(run, target_id, fresh, writable)
+        if self.extra is not None:
+            changed |= await self.extra(run, target_id, writable)
         wanted = run.info.lifecycle_stage or "active"
         if wanted != lifecycle:
             changed = True
