@@ -1,0 +1,1 @@
+"""Alembic migrations of the gateway state database (`auth.database.upgrade`)."""
