@@ -19,7 +19,7 @@ import time
 
 from bench import report, servers
 from bench.sizes import SIZES, Sizes
-from bench.workloads import Context, rows, run_all
+from bench.workloads import GROUPS, Context, rows, run_all
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,8 +41,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workdir", default=None, help="where the servers keep their data (default: a temp dir)"
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated workload groups to run, of {','.join(GROUPS)} (default all)",
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="comma-separated servers to sample with py-spy while they work (summaries in results.json "
+        "and profiles/ under --out); their numbers are slowed by it",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the servers' data and logs afterwards")
     return parser
+
+
+def _names(text: str | None) -> set[str]:
+    return {name.strip() for name in (text or "").split(",") if name.strip()}
 
 
 def _meta(size: str, sizes: Sizes, started: float) -> dict:
@@ -71,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, repeats=args.repeats)
     if args.search_runs:
         sizes = sizes.with_search_runs(tuple(int(n) for n in args.search_runs.split(",")))
-    wanted = [name.strip() for name in args.servers.split(",") if name.strip()]
-    unknown = set(wanted) - set(servers.ALL)
+    wanted = [name for name in servers.ALL if name in _names(args.servers)]
+    groups = _names(args.only)
+    profiled = _names(args.profile)
+    unknown = (_names(args.servers) | profiled) - set(servers.ALL) | groups - set(GROUPS)
     if unknown:
-        print(f"unknown servers: {', '.join(sorted(unknown))}", file=sys.stderr)
+        print(f"unknown servers or groups: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
     workdir = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="flowport-bench-"))
     out = pathlib.Path(args.out)
@@ -104,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
                 "grpc": stack.enter_context(servers.grpc_echo(workdir / "echo")),
             }
             order = [name for name in servers.ALL if name in running]
-            ctx = Context(sizes, workdir, {name: running[name] for name in order}, floors)
+            ctx = Context(
+                sizes,
+                workdir,
+                {name: running[name] for name in order},
+                floors,
+                groups=frozenset(groups),
+                profile=frozenset(profiled),
+                profile_dir=out / "profiles",
+            )
             run_all(ctx)
     finally:
         if not args.keep and not args.workdir:
@@ -112,10 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     table_rows = rows(sizes)
     summary = report.summarize(ctx.results, table_rows, order)
     table = report.markdown(summary, order)
-    result = {"meta": _meta(args.size, sizes, started), "rows": summary, "notes": ctx.results.notes}
+    result = {
+        "meta": _meta(args.size, sizes, started),
+        "rows": summary,
+        "notes": ctx.results.notes,
+        "profiles": ctx.results.profiles,
+    }
     (out / "results.json").write_text(json.dumps(result, indent=1))
     (out / "table.md").write_text(table + "\n")
     print(table)
+    for what, top in ctx.results.profiles.items():
+        print(f"\nprofile: {what} ({top['samples']} samples)")
+        for kind in ("inclusive", "self"):
+            print(f"  {kind} %:")
+            for share, frame in top[kind][:10]:
+                print(f"    {share:5.1f}  {frame}")
     for note in ctx.results.notes:
         print(f"note: {note}")
     print(f"bench: {result['meta']['seconds']}s; wrote {out / 'results.json'} and {out / 'table.md'}")

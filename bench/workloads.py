@@ -3,6 +3,7 @@ each time (A/B alternation), each value recorded per repeat."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import os
@@ -10,11 +11,11 @@ import pathlib
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from bench import ops
+from bench import ops, profile
 from bench.client import Http, HttpError, Timing, concurrent, timed
-from bench.servers import FLOWPORT, PROXY, STOCK, STOCK_1W, STOCK_4W, RssWatch, Server
+from bench.servers import FLOWPORT, PROXY, STOCK_1W, STOCK_4W, RssWatch, Server
 from bench.sizes import Sizes
 
 FLOOR = "floor"
@@ -83,6 +84,7 @@ class Results:
     def __init__(self) -> None:
         self.values: dict[str, dict[str, list[float]]] = {}
         self.notes: list[str] = []
+        self.profiles: dict[str, dict] = {}
 
     def record(self, column: str, measured: dict[str, float]) -> None:
         for key, value in measured.items():
@@ -97,6 +99,9 @@ class Context:
     floors: dict[str, Server]
     results: Results = dataclasses.field(default_factory=Results)
     log: Callable[[str], None] = print
+    groups: frozenset[str] = frozenset()  # workload groups to run (GROUPS); empty means all
+    profile: frozenset[str] = frozenset()  # servers sampled with py-spy while they work
+    profile_dir: pathlib.Path | None = None
     _experiments: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     _runs: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     _populated: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -125,6 +130,19 @@ class Context:
         """An experiment in a dataset, created through its loader, read by every server on it."""
         return self.experiment(self.loader(dataset), purpose)
 
+    @contextlib.contextmanager
+    def sampling(self, server: Server, what: str) -> Iterator[None]:
+        """py-spy over the server during the block if it is profiled; the summary kept under `what`."""
+        if server.name not in self.profile or self.profile_dir is None:
+            yield
+            return
+        slug = "".join(c if c.isalnum() else "-" for c in what).strip("-")
+        raw = self.profile_dir / f"{slug}.{server.name}.txt"
+        with profile.sampled(server.proc.pid, raw):
+            yield
+        if raw.exists():
+            self.results.profiles[f"{what} @ {server.name}"] = profile.top_functions(raw)
+
     def alternate(self, names: list[str], measure: Callable[[Server], dict[str, float]], what: str) -> None:
         """Each repeat runs `measure` at every server, the order rotated by one each time."""
         for repeat in range(self.sizes.repeats):
@@ -132,7 +150,8 @@ class Context:
             for name in order:
                 started = time.monotonic()
                 try:
-                    self.results.record(name, measure(self.servers[name]))
+                    with self.sampling(self.servers[name], what):
+                        self.results.record(name, measure(self.servers[name]))
                 except (HttpError, OSError, RuntimeError) as err:
                     self.results.notes.append(f"{what} at {name}: {err}")
                     self.log(f"  ! {what} at {name}: {err}")
@@ -387,9 +406,14 @@ def search_runs(ctx: Context, names: list[str]) -> None:
             experiment_id = ctx.shared_experiment(dataset, "search")
             have = ctx._populated.get(dataset, 0)
             per_client = -(-(n - have) // s.clients)
-            timing = concurrent(
-                ops.populate_runs, (loader.url, experiment_id, n), s.clients, per_client, s.population_seconds
-            )
+            with ctx.sampling(loader, f"populate {n} runs"):
+                timing = concurrent(
+                    ops.populate_runs,
+                    (loader.url, experiment_id, n),
+                    s.clients,
+                    per_client,
+                    s.population_seconds,
+                )
             ctx._populated[dataset] = have + len(timing.latencies)
             if ctx._populated[dataset] < n:
                 ctx.results.notes.append(
@@ -419,13 +443,14 @@ def traces(ctx: Context, names: list[str]) -> None:
         for dataset in ctx.datasets(names)[:: 1 if repeat % 2 == 0 else -1]:
             loader = ctx.loader(dataset)
             experiment_id = ctx.shared_experiment(dataset, "traces")
-            timing = concurrent(
-                ops.otlp_ingest,
-                (loader.url, experiment_id, s.traces_per_export),
-                s.clients,
-                -(-exports_per_repeat // s.clients),
-                s.population_seconds,
-            )
+            with ctx.sampling(loader, "OTLP ingest"):
+                timing = concurrent(
+                    ops.otlp_ingest,
+                    (loader.url, experiment_id, s.traces_per_export),
+                    s.clients,
+                    -(-exports_per_repeat // s.clients),
+                    s.population_seconds,
+                )
             spans_s = timing.calls_per_second * s.traces_per_export * 2
             ctx.results.record(loader.name, {"traces.ingest_spans_s": spans_s})
             ctx.log(f"  traces: ingest into {loader.name} {spans_s:.0f} spans/s (repeat {repeat + 1})")
@@ -444,28 +469,46 @@ def traces(ctx: Context, names: list[str]) -> None:
 # -- the whole run ----------------------------------------------------------------------------------------
 
 
+GROUPS = (
+    "floor",
+    "health",
+    "create",
+    "log-metric",
+    "log-batch",
+    "grpc",
+    "registry",
+    "artifacts",
+    "proxy",
+    "history",
+    "search",
+    "traces",
+)
+
+
 def run_all(ctx: Context) -> None:
+    """Every group in GROUPS order (or those in `ctx.groups`)."""
     names = list(ctx.servers)
     grpc_names = [n for n in names if ctx.servers[n].grpc_target]
-    stock_and_proxy = [n for n in names if n in STOCK or n == PROXY]
-    ctx.log("floor")
-    floor(ctx)
-    per_call: list[tuple[str, Callable[[Context, Server], dict[str, float]], list[str]]] = [
-        ("health", health, names),
-        ("runs/create", runs_create, names),
-        ("log-metric", log_metric, names),
-        ("log-batch", log_batch, names),
-        ("gRPC log-batch", grpc_log_batch, grpc_names),
-        ("registry", registry, names),
-        ("artifacts", artifacts, names),
-        ("proxy overhead", proxy_overhead, [PROXY] if PROXY in names and stock_and_proxy else []),
-    ]
-    for what, measure, on in per_call:
-        ctx.log(what)
-        ctx.alternate(on, lambda server, measure=measure: measure(ctx, server), what)
-    ctx.log("get-history")
-    metric_history(ctx, names)
-    ctx.log("runs/search")
-    search_runs(ctx, names)
-    ctx.log("traces")
-    traces(ctx, names)
+    proxy = [PROXY] if PROXY in names else []
+    per_call: dict[str, tuple[Callable[[Context, Server], dict[str, float]], list[str]]] = {
+        "health": (health, names),
+        "create": (runs_create, names),
+        "log-metric": (log_metric, names),
+        "log-batch": (log_batch, names),
+        "grpc": (grpc_log_batch, grpc_names),
+        "registry": (registry, names),
+        "artifacts": (artifacts, names),
+        "proxy": (proxy_overhead, proxy),
+    }
+    at_scale = {"history": metric_history, "search": search_runs, "traces": traces}
+    for group in GROUPS:
+        if ctx.groups and group not in ctx.groups:
+            continue
+        ctx.log(group)
+        if group == "floor":
+            floor(ctx)
+        elif group in per_call:
+            measure, on = per_call[group]
+            ctx.alternate(on, lambda server, measure=measure: measure(ctx, server), group)
+        else:
+            at_scale[group](ctx, names)
