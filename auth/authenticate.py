@@ -199,6 +199,11 @@ class Authenticator:
         for cache in (self._tokens, self._basic, self._jwts, self._users):
             cache.clear()
 
+    async def check_password(self, user: str, password: str) -> UserRecord | None:
+        """A password check on the password pool (the admin API's self-service password change)."""
+        async with self._password_slots:
+            return await self._blocking(self.store.check_password, user, password, pool=self._password_pool)
+
     async def _blocking(
         self, fn: Callable[..., T], *args: object, pool: ThreadPoolExecutor | None = None
     ) -> T:

@@ -6,6 +6,9 @@ import dataclasses
 
 from google.protobuf.message import Message
 
+from flowport.auth.credentials import NONE as NO_CREDENTIALS
+from flowport.auth.credentials import Credentials
+
 DEFAULT_WORKSPACE = "default"
 
 
@@ -20,3 +23,8 @@ class Call:
     base_url: str = ""
     # When the caller stops waiting (a `time.monotonic()` instant), if it said; gRPC deadlines do.
     deadline: float | None = None
+    # Who is calling, as the door saw it: checked by gateway.authorization, recorded in audit.
+    credentials: Credentials = NO_CREDENTIALS
+    source: str = ""  # the client's address
+    user_agent: str = ""
+    request_id: str = ""

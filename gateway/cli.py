@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help="do not watch the --config file; it is still reloaded on SIGHUP",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve an address other machines can reach without authentication (no 'auth:' section)",
+    )
     workspaces = sub.add_parser(
         "workspaces",
         help="list workspaces with their backend and health (exit 1 if any backend is unhealthy)",
@@ -85,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="seconds each backend has to answer (default 10)"
     )
     _add_migrate(sub)
+    from flowport.gateway import auth_cli
+
+    auth_cli.add_commands(sub)
     return parser
 
 
@@ -187,6 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         return _workspaces(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command in ("auth", "audit"):
+        from flowport.gateway import auth_cli
+
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        return auth_cli.main(args)
     if args.command != "serve":
         _parser().print_help()
         return 2
@@ -215,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         config_file=args.config,
         reload_interval=args.reload_interval,
         watch_config=not args.no_reload,
+        insecure=args.insecure,
     )
     from flowport.gateway.config import ConfigError
     from flowport.gateway.server import serve

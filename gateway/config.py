@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from flowport.auth.config import AuthConfig, parse_auth_section
 from flowport.gateway.workspaces import name_problem
 
 
@@ -32,6 +33,7 @@ class ServeConfig:
     config_file: str | None = None  # backends and workspaces; None means the embedded default
     reload_interval: float = 2.0  # seconds between checks of the configuration file for changes
     watch_config: bool = True  # False: the file is reloaded on SIGHUP only
+    insecure: bool = False  # serve a non-loopback address without authentication (--insecure)
 
     def resolved(self) -> ServeConfig:
         """Fill the embedded defaults (SQLite file + artifact folder under the home)."""
@@ -47,7 +49,7 @@ class ServeConfig:
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-TOP_LEVEL_KEYS = frozenset({"backends", "workspaces", "migration_state"})
+TOP_LEVEL_KEYS = frozenset({"backends", "workspaces", "migration_state", "auth"})
 WORKSPACE_KEYS = frozenset({"backend", "description", "migrated_from"})
 
 
@@ -72,6 +74,7 @@ class GatewayConfig:
     # workspace → the backends `flowport migrate` copied it from: their old ids still resolve.
     migrated_from: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     migration_state: str | None = None  # the migration state database (`flowport migrate --state`)
+    auth: AuthConfig | None = None  # the `auth:` section (auth.config); None: no authentication
 
 
 def _interpolate(value: Any, where: str, problems: list[str]) -> Any:
@@ -192,7 +195,8 @@ def load_config(path: str | os.PathLike[str]) -> GatewayConfig:
         if target not in backends and raw_backends:
             problems.append(f"{where}: no backend named '{target}'")
         workspaces[workspace] = target
+    auth = parse_auth_section(_interpolate(raw.get("auth"), "auth", problems), problems)
     if problems:
         raise ConfigError("\n".join(f"{path}: {p}" for p in problems))
     # No 'default' is allowed: calls without a workspace then fail, naming the fix.
-    return GatewayConfig(backends, workspaces, descriptions, migrated_from, migration_state)
+    return GatewayConfig(backends, workspaces, descriptions, migrated_from, migration_state, auth)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import ipaddress
 import logging
+import pathlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -21,8 +23,10 @@ import uvicorn
 from flowport.adapters.backend import BackendConfigError
 from flowport.adapters.local.backend import LocalBackend
 from flowport.adapters.local.db import redacted
+from flowport.auth.config import AuthConfig
+from flowport.gateway.authorization import Governance
 from flowport.gateway.call import DEFAULT_WORKSPACE
-from flowport.gateway.config import ConfigError, ServeConfig, load_config
+from flowport.gateway.config import ConfigError, ServeConfig, default_home, load_config
 from flowport.gateway.grpc.door import add_to_server
 from flowport.gateway.http.app import HttpDoor
 from flowport.gateway.migrated_ids import load_translations
@@ -55,11 +59,12 @@ def build_service(config: ServeConfig) -> GatewayService:
     """The configuration file's backends and workspaces, else the embedded local default."""
     if config.config_file:
         gateway_config = load_config(config.config_file)
+        refuse_exposure_without_auth(config, gateway_config.auth)
         translations = load_translations(gateway_config, config.config_file)
         backends = build_backends(
             gateway_config.backends, source=config.config_file, max_threads=config.max_threads
         )
-        return GatewayService(
+        service = GatewayService(
             backends,
             gateway_config.workspaces,
             descriptions=gateway_config.descriptions,
@@ -68,6 +73,10 @@ def build_service(config: ServeConfig) -> GatewayService:
             specs=gateway_config.backends,
             translations=translations,
         )
+        if gateway_config.auth is not None:
+            service.governance = Governance.from_config(gateway_config.auth, default_home())
+        return service
+    refuse_exposure_without_auth(config, None)
     try:
         backend = LocalBackend(
             "local",
@@ -108,7 +117,7 @@ async def serve(config: ServeConfig) -> None:
 
     grpc_server = grpc.aio.server()
     health = add_to_server(grpc_server, service)
-    grpc_port = grpc_server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+    grpc_port = _add_grpc_port(grpc_server, f"{config.grpc_host}:{config.grpc_port}", service.governance)
     await grpc_server.start()
 
     http = _UvicornServer(
@@ -155,7 +164,9 @@ async def serve(config: ServeConfig) -> None:
     print(
         f"flowport {flowport_version()} serving\n"
         f"  MLflow REST  http://{config.host}:{config.port}\n"
-        f"  gRPC         {config.grpc_host}:{grpc_port}\n" + _describe(service, config),
+        f"  gRPC         {config.grpc_host}:{grpc_port}\n"
+        + _describe(service, config)
+        + _describe_auth(service),
         flush=True,
     )
     await stop.wait()
@@ -176,3 +187,46 @@ async def _stop_reloading(reloader: ConfigReloader | None, watch: asyncio.Task |
             await watch
     if reloader is not None:
         await reloader.stop()
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_exposure_without_auth(config: ServeConfig, auth: AuthConfig | None) -> None:
+    """Secure by default: a door other machines can reach needs authentication, or --insecure."""
+    if auth is not None or config.insecure:
+        return
+    exposed = [h for h in dict.fromkeys((config.host, config.grpc_host or config.host)) if not _loopback(h)]
+    if exposed:
+        raise ConfigError(
+            f"{', '.join(exposed)} is reachable from other machines and no authentication is configured: "
+            "add an 'auth:' section to the --config file, or pass --insecure to serve without it"
+        )
+
+
+def _add_grpc_port(server: grpc.aio.Server, address: str, governance: Governance | None) -> int:
+    """Plain gRPC, or TLS that asks for (and verifies) client certificates when `auth.mtls` is set."""
+    mtls = governance.config.mtls if governance is not None else None
+    if mtls is None:
+        return server.add_insecure_port(address)
+    read = lambda path: pathlib.Path(path).read_bytes()  # noqa: E731
+    credentials = grpc.ssl_server_credentials(
+        [(read(mtls.key_file), read(mtls.cert_file))],
+        root_certificates=read(mtls.ca_file),
+        require_client_auth=mtls.require_client_certificate,
+    )
+    return server.add_secure_port(address, credentials)
+
+
+def _describe_auth(service: GatewayService) -> str:
+    governance = service.governance
+    if governance is None:
+        return "\n  auth            off (no 'auth:' section)"
+    database = governance.store.engine.url.render_as_string(hide_password=True)
+    return f"\n  auth            {', '.join(governance.config.methods)} (state: {database})"

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import types
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
@@ -32,9 +33,13 @@ from flowport.gateway.migrated_ids import IdTranslation
 from flowport.gateway.workspaces import WORKSPACES_SERVICE, WorkspaceDirectory
 from flowport.v1.errors import ApiError
 
+if TYPE_CHECKING:
+    from flowport.gateway.authorization import Governance
+
 log = logging.getLogger("flowport.gateway")
 
 ARTIFACTS_SERVICE = "flowport.v1.artifacts.ArtifactsService"
+AUTH_SERVICE = "flowport.v1.AuthService"  # answered by the governance (gateway.authorization)
 # Services the gateway answers itself, whatever the workspace: no backend sees their calls, so no
 # capability gates them (and the workspace header does not route them, as in MLflow).
 GATEWAY_SERVICES = frozenset({WORKSPACES_SERVICE})
@@ -173,6 +178,9 @@ def make_snapshot(
 class GatewayService:
     """Routes calls to backends by workspace."""
 
+    # Authentication, authorization and audit around every call, when the config has an `auth:` section.
+    governance: Governance | None = None
+
     def __init__(
         self,
         backends: Mapping[str, Backend],
@@ -241,11 +249,24 @@ class GatewayService:
         return proxy
 
     async def call(self, call: Call, service: str = "") -> Message:
+        if self.governance is not None:  # authenticate → authorize → (the call, as below) → audit
+            return await self.governance.govern(call, service, self._invoke, self._snapshot)
+        return await self._invoke(call, service)
+
+    def guard(self, call: Call, service: str) -> contextlib.AbstractAsyncContextManager:
+        """The same governance around a call a door streams itself (artifact bytes)."""
+        if self.governance is None:
+            return contextlib.nullcontext()
+        return self.governance.guard(call, service, self._invoke, self._snapshot)
+
+    async def _invoke(self, call: Call, service: str = "") -> Message:
         call_deadline.set(call.deadline)  # this task's own context: it does not leak to other calls
         current_workspace.set(call.workspace)  # what a workspace-aware backend scopes its data by
         snapshot = self._snapshot
         if service == WORKSPACES_SERVICE:
             return await snapshot.directory.invoke(call.rpc, call.request)
+        if service == AUTH_SERVICE:  # the governance answers these; without `auth:` there is none
+            raise ApiError("This gateway has no authentication configured ('auth:')", "ENDPOINT_NOT_FOUND")
         backend = snapshot.backend_for(call.workspace)
         backend.check_supported(call.rpc)
         with self.in_flight.using(backend):
@@ -264,6 +285,8 @@ class GatewayService:
     async def start(self) -> None:
         for backend in self._snapshot.backends.values():
             await backend.start()
+        if self.governance is not None:
+            self.governance.start()
 
     def retire(self, backends: Mapping[str, Backend], timeout: float) -> None:
         """Close `backends` (no longer routed to) once their in-flight calls finish, waiting at most
@@ -290,6 +313,8 @@ class GatewayService:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         for backend in self._snapshot.backends.values():
             await _close(backend)
+        if self.governance is not None:  # last: the audit records of the last calls are written
+            await self.governance.close()
 
 
 async def _close(backend: Backend) -> None:

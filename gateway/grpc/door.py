@@ -8,8 +8,10 @@ trailing metadata (`x-mlflow-error-code`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from flowport.auth.credentials import Credentials
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
 from flowport.gateway.service import GatewayService
@@ -44,7 +47,31 @@ def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, requ
         base_url=metadata.get("x-flowport-base-url", ""),
         # The client's deadline bounds every upstream attempt a remote backend makes for this call.
         deadline=time.monotonic() + remaining if remaining is not None else None,
+        **_caller(context, metadata),
     )
+
+
+def _caller(context: grpc.aio.ServicerContext, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Who is calling: the authorization metadata, a verified client certificate (mTLS), and what
+    audit records of them."""
+    verified = context.auth_context() or {}
+
+    def first(key: str) -> str:
+        values = verified.get(key) or [b""]
+        return values[0].decode("utf-8", "replace")
+
+    peer = context.peer() or ""  # "ipv4:10.0.0.1:53412", "ipv6:[::1]:53412"
+    address = peer.split(":", 1)[-1].rsplit(":", 1)[0].strip("[]") if peer.startswith("ipv") else peer
+    return {
+        "credentials": Credentials(
+            authorization=metadata.get("authorization", ""),
+            client_subject=first("x509_subject"),
+            client_common_name=first("x509_common_name"),
+        ),
+        "source": address,
+        "user_agent": metadata.get("user-agent", ""),
+        "request_id": metadata.get("x-request-id") or uuid.uuid4().hex,
+    }
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: ApiError) -> None:
@@ -80,6 +107,7 @@ class GrpcDoor:
                     run_id=metadata.get(otlp.RUN_ID_HEADER),
                     workspace=(metadata.get(WORKSPACE_METADATA_KEY) or "").strip() or DEFAULT_WORKSPACE,
                 )
+                call = dataclasses.replace(call, **_caller(context, metadata))
                 await self.service.call(call, otlp.TRACING_SERVICE)
                 return trace_service_pb2.ExportTraceServiceResponse()
             except ApiError as err:
@@ -122,11 +150,15 @@ class GrpcDoor:
         return handle
 
     def _download(self, method: MethodDescriptor):
+        service_name = method.containing_service.full_name
+
         async def handle(request: artifacts_pb2.DownloadArtifact, context: grpc.aio.ServicerContext):
             try:
                 call = _call_from(context, method, request)
-                async for chunk in self.service.artifacts_for(call.workspace).download(request.artifact_path):
-                    yield artifacts_pb2.ArtifactChunk(data=chunk)
+                async with self.service.guard(call, service_name):
+                    proxy = self.service.artifacts_for(call.workspace)
+                    async for chunk in proxy.download(request.artifact_path):
+                        yield artifacts_pb2.ArtifactChunk(data=chunk)
             except ApiError as err:
                 await _abort(context, err)
 
@@ -139,7 +171,6 @@ class GrpcDoor:
                 if first is None or not first.artifact_path:
                     raise invalid_parameter("The first message of an upload must name artifact_path")
                 call = _call_from(context, method, first)
-                proxy = self.service.artifacts_for(call.workspace)
 
                 async def chunks() -> AsyncIterator[bytes]:
                     if first.data:
@@ -148,13 +179,15 @@ class GrpcDoor:
                         if message.data:
                             yield message.data
 
-                if method.name == "UploadArtifact":
-                    await proxy.upload(first.artifact_path, chunks())
-                    return artifacts_pb2.UploadArtifact.Response()
-                etag = await proxy.upload_part(
-                    first.artifact_path, first.upload_id, first.part_number, chunks()
-                )
-                return artifacts_pb2.UploadMultipartPart.Response(etag=etag)
+                async with self.service.guard(call, method.containing_service.full_name):
+                    proxy = self.service.artifacts_for(call.workspace)
+                    if method.name == "UploadArtifact":
+                        await proxy.upload(first.artifact_path, chunks())
+                        return artifacts_pb2.UploadArtifact.Response()
+                    etag = await proxy.upload_part(
+                        first.artifact_path, first.upload_id, first.part_number, chunks()
+                    )
+                    return artifacts_pb2.UploadMultipartPart.Response(etag=etag)
             except ApiError as err:
                 await _abort(context, err)
 

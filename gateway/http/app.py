@@ -8,16 +8,19 @@ are capped so one request cannot take the process' memory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import mimetypes
 import posixpath
 import urllib.parse
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.message_factory import GetMessageClass
 
+from flowport.auth.credentials import Credentials
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
 from flowport.gateway.service import GatewayService
@@ -38,6 +41,7 @@ _JSON = [(b"content-type", b"application/json")]
 Scope = dict[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[dict[str, Any]], Any]
+Headers = list[tuple[bytes, bytes]]
 
 
 class RouteTable:
@@ -85,7 +89,9 @@ class HttpDoor:
         try:
             await self._dispatch(scope, receive, send)
         except ApiError as err:
-            await _send_json(send, err.http_status, err.to_json())
+            # A 401 names the scheme a browser can answer (RFC 9110 §11.6.1); tokens work too.
+            challenge = [(b"www-authenticate", b'Basic realm="flowport"')] if err.http_status == 401 else []
+            await _send_json(send, err.http_status, err.to_json(), challenge)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await _send_json(send, 500, {"error_code": "INTERNAL_ERROR", "message": "Internal server error"})
@@ -113,9 +119,13 @@ class HttpDoor:
             request=GetMessageClass(rule.method.input_type)(),
             workspace=_workspace(scope),
             base_url=_base_url(scope),
+            **_caller(scope),
         )
         if rule.method.client_streaming or rule.method.server_streaming:
-            await self._stream(call, path_values, scope, receive, send)
+            # The artifact path is what authorization reads the target (its experiment) from.
+            set_path_fields(call.request, {"artifact_path": path_values.get("artifact_path", "")})
+            async with self.service.guard(call, rule.method.containing_service.full_name):
+                await self._stream(call, path_values, scope, receive, send)
             return
         if rule.body:
             body = await _read_body(receive, self.max_json_bytes)
@@ -191,7 +201,7 @@ class HttpDoor:
             run_id=_header(scope, otlp.RUN_ID_HEADER.encode()),
             workspace=_workspace(scope),
         )
-        await self.service.call(call, otlp.TRACING_SERVICE)
+        await self.service.call(dataclasses.replace(call, **_caller(scope)), otlp.TRACING_SERVICE)
         # OTLP/HTTP answers in the encoding it was sent; a full success is an empty response.
         if content_type.split(";")[0].strip().lower() == otlp.JSON:
             await _send_bytes(send, 200, b"{}", otlp.JSON.encode())
@@ -240,6 +250,17 @@ def _workspace(scope: Scope) -> str:
     return _header(scope, WORKSPACE_HEADER).strip() or DEFAULT_WORKSPACE
 
 
+def _caller(scope: Scope) -> dict[str, Any]:
+    """Who is calling: their credentials and what audit records of them."""
+    client = scope.get("client")
+    return {
+        "credentials": Credentials(authorization=_header(scope, b"authorization")),
+        "source": client[0] if client else "",
+        "user_agent": _header(scope, b"user-agent"),
+        "request_id": _header(scope, b"x-request-id") or uuid.uuid4().hex,
+    }
+
+
 def _header(scope: Scope, name: bytes) -> str:
     for key, value in scope["headers"]:
         if key == name:
@@ -281,16 +302,25 @@ async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    await _send_bytes(send, status, json.dumps(payload, allow_nan=False).encode(), b"application/json")
+async def _send_json(
+    send: Send, status: int, payload: dict[str, Any], headers: Headers | None = None
+) -> None:
+    body = json.dumps(payload, allow_nan=False).encode()
+    await _send_bytes(send, status, body, b"application/json", headers)
 
 
-async def _send_bytes(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+async def _send_bytes(
+    send: Send, status: int, body: bytes, content_type: bytes, headers: Headers | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or ()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

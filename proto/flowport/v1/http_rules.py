@@ -13,7 +13,7 @@ import re
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
-from flowport.v1 import artifacts_pb2, registry_pb2, tracing_pb2, tracking_pb2, workspaces_pb2
+from flowport.v1 import artifacts_pb2, auth_pb2, registry_pb2, tracing_pb2, tracking_pb2, workspaces_pb2
 
 SERVICES: tuple[ServiceDescriptor, ...] = (
     tracking_pb2.DESCRIPTOR.services_by_name["TrackingService"],
@@ -21,6 +21,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     tracing_pb2.DESCRIPTOR.services_by_name["TracingService"],
     artifacts_pb2.DESCRIPTOR.services_by_name["ArtifactsService"],
     workspaces_pb2.DESCRIPTOR.services_by_name["WorkspaceService"],
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
 )
 
 _VARIABLE = re.compile(r"\{([\w.]+)(=\*\*)?\}")
