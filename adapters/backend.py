@@ -78,6 +78,11 @@ class Backend:
     def artifact_store(self) -> ArtifactStore:
         raise ApiError(f"Backend '{self.name}' ({self.kind}) does not serve artifacts", "ENDPOINT_NOT_FOUND")
 
+    def artifact_store_for(self, workspace: str) -> ArtifactStore:
+        """The artifact store as the calls of `workspace` see it. A backend that keeps several
+        workspaces apart scopes it; the default is the one store."""
+        return self.artifact_store
+
     # Objects whose methods serve RPCs besides the backend's own (e.g. a tracking store
     # and a registry store), searched in order.
     services: tuple[object, ...] = ()

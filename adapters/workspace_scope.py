@@ -16,6 +16,8 @@ from flowport.adapters.artifact_store import normalize_artifact_path
 from flowport.v1.errors import invalid_parameter
 
 DEFAULT_WORKSPACE = "default"
+# How MLflow 3 clients and servers name the workspace of a request.
+WORKSPACE_HEADER = "X-MLFLOW-WORKSPACE"
 # The folder of a shared artifact store that holds every workspace but `default`.
 WORKSPACES_FOLDER = "workspaces"
 

@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from flowport.adapters.artifacts.workspace_scoped import WorkspaceScopedStore
 from flowport.adapters.backend import Backend, handler_name
-from flowport.adapters.capabilities import Capability
 from flowport.adapters.resilience import call_deadline
 from flowport.adapters.workspace_scope import current_workspace
 from flowport.gateway.artifact_proxy import ArtifactProxy
@@ -87,10 +85,8 @@ class LeasedArtifactProxy(ArtifactProxy):
 
     def __init__(self, backend: Backend, in_flight: InFlight, workspace: str) -> None:
         base = ArtifactProxy.for_backend(backend)
-        # A store that several workspaces share is seen through the call's workspace only.
-        shared = Capability.WORKSPACES in backend.capabilities
         super().__init__(
-            WorkspaceScopedStore(base.store, workspace) if shared else base.store,
+            backend.artifact_store_for(workspace),  # a store several workspaces share: this one's view
             presigned_urls=base.presigned_urls,
             download_ttl_seconds=base.download_ttl_seconds,
             upload_ttl_seconds=base.upload_ttl_seconds,

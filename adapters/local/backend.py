@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from flowport.adapters.artifact_store import ArtifactStore, normalize_artifact_path
 from flowport.adapters.artifacts.registry import open_artifact_store
+from flowport.adapters.artifacts.workspace_scoped import WorkspaceScopedStore
 from flowport.adapters.backend import Backend
 from flowport.adapters.capabilities import MLFLOW_SERVER, Capability
 from flowport.adapters.local import artifact_uris, migrations
@@ -67,6 +68,10 @@ class LocalBackend(Backend):
     @property
     def artifact_store(self) -> ArtifactStore:
         return self._artifacts
+
+    def artifact_store_for(self, workspace: str) -> ArtifactStore:
+        # One store for every workspace: each sees its own folder only.
+        return WorkspaceScopedStore(self._artifacts, workspace)
 
     async def start(self) -> None:
         await self.run_blocking(migrations.upgrade, self.engine)

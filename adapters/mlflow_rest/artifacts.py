@@ -14,6 +14,7 @@ import httpx
 
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
 from flowport.adapters.mlflow_rest.transport import RestTransport, read_json_object
+from flowport.adapters.workspace_scope import WORKSPACE_HEADER
 from flowport.v1.errors import ApiError, does_not_exist
 
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -22,8 +23,10 @@ _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 class MlflowArtifactsStore(ArtifactStore):
     scheme = "mlflow-artifacts"
 
-    def __init__(self, transport: RestTransport) -> None:
+    def __init__(self, transport: RestTransport, workspace: str | None = None) -> None:
         self._transport = transport
+        # Bound to one workspace of a server that keeps workspaces apart: every call names it.
+        self._headers = {WORKSPACE_HEADER: workspace} if workspace else {}
 
     @staticmethod
     def _file_url(path: str) -> str:
@@ -33,7 +36,9 @@ class MlflowArtifactsStore(ArtifactStore):
         path = normalize_artifact_path(path)
         params = [("path", path)] if path else None
         data = await read_json_object(
-            await self._transport.exchange("GET", _ARTIFACTS, params=params, idempotent=True)
+            await self._transport.exchange(
+                "GET", _ARTIFACTS, params=params, headers=self._headers, idempotent=True
+            )
         )
         files = [
             FileInfo(
@@ -55,7 +60,7 @@ class MlflowArtifactsStore(ArtifactStore):
     async def read(self, path: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         url = self._file_url(path)
         try:
-            reply = await self._transport.exchange("GET", url, idempotent=True)
+            reply = await self._transport.exchange("GET", url, headers=self._headers, idempotent=True)
         except ApiError as err:
             # MLflow answers a missing file with 500 or a bare 404; the contract says does-not-exist.
             if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "ENDPOINT_NOT_FOUND", "INTERNAL_ERROR"):
@@ -83,7 +88,7 @@ class MlflowArtifactsStore(ArtifactStore):
                 size += len(chunk)
                 yield chunk
 
-        headers = {"content-type": "application/octet-stream"}
+        headers = {"content-type": "application/octet-stream", **self._headers}
         reply = await self._transport.exchange(
             "PUT", self._file_url(path), content=counted(), headers=headers, idempotent=False
         )
@@ -94,5 +99,7 @@ class MlflowArtifactsStore(ArtifactStore):
         if await self.stat(path) is None:
             raise does_not_exist(f"No such artifact: '{normalize_artifact_path(path)}'")
         await read_json_object(
-            await self._transport.exchange("DELETE", self._file_url(path), idempotent=True)
+            await self._transport.exchange(
+                "DELETE", self._file_url(path), headers=self._headers, idempotent=True
+            )
         )

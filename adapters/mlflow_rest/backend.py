@@ -18,8 +18,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from flowport.adapters.artifact_store import ArtifactStore
 from flowport.adapters.artifacts.registry import open_artifact_store
-from flowport.adapters.backend import Backend
-from flowport.adapters.capabilities import MLFLOW_SERVER
+from flowport.adapters.backend import Backend, BackendConfigError
+from flowport.adapters.capabilities import MLFLOW_SERVER, Capability
 from flowport.adapters.mlflow_rest import idempotency
 from flowport.adapters.mlflow_rest.artifact_uris import ArtifactUriMap
 from flowport.adapters.mlflow_rest.artifacts import MlflowArtifactsStore
@@ -50,10 +50,15 @@ class MlflowRestBackend(Backend):
         artifact_root: str = PROXIED_ARTIFACT_ROOT,
         artifact_store: ArtifactStore | None = None,
         verify: bool | str = True,
+        workspaces: bool = False,
         max_threads: int = 8,
     ) -> None:
         super().__init__(name, max_threads=max_threads)
         self.url = url
+        # A server started with --enable-workspaces keeps the gateway's workspaces apart itself.
+        self.workspaces = workspaces
+        if workspaces:
+            self.capabilities = self.capabilities | {Capability.WORKSPACES}
         self.resilience = Resilience(name, retry)
         self.transport = RestTransport(
             name,
@@ -63,6 +68,7 @@ class MlflowRestBackend(Backend):
             auth=auth,
             headers=headers,
             verify=verify,
+            forward_workspace=workspaces,
         )
         self.uris = ArtifactUriMap(artifact_root)
         self._artifacts = artifact_store or MlflowArtifactsStore(self.transport)
@@ -82,8 +88,11 @@ class MlflowRestBackend(Backend):
                 "artifact_store_uri",
                 "artifact_store_options",
                 "s3_endpoint_url",
+                "workspaces",
             },
         )
+        if not isinstance(options.get("workspaces", False), bool):
+            raise BackendConfigError("'workspaces' must be true or false")
         root = options.get("artifact_store_uri")
         return cls(
             name,
@@ -93,6 +102,7 @@ class MlflowRestBackend(Backend):
             headers=options.get("headers"),
             retry=RetryPolicy.from_options(options.get("retry")),
             verify=options.get("verify_tls", True),
+            workspaces=options.get("workspaces", False),
             artifact_root=root or PROXIED_ARTIFACT_ROOT,
             artifact_store=_direct_store(root, options) if root else None,
             max_threads=max_threads,
@@ -103,6 +113,11 @@ class MlflowRestBackend(Backend):
 
     @property
     def artifact_store(self) -> ArtifactStore:
+        return self._artifacts
+
+    def artifact_store_for(self, workspace: str) -> ArtifactStore:
+        if self.workspaces and isinstance(self._artifacts, MlflowArtifactsStore):
+            return MlflowArtifactsStore(self.transport, workspace)  # the server scopes the paths
         return self._artifacts
 
     async def invoke(self, rpc: str, request: Message) -> Message:

@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from flowport.adapters.resilience import RETRYABLE_STATUSES, Resilience, TransientError, parse_retry_after
+from flowport.adapters.workspace_scope import WORKSPACE_HEADER, current_workspace
 from flowport.v1.errors import ApiError
 from flowport.v1.http_rules import HttpRule, all_rules
 from flowport.v1.json_codec import dict_to_message, message_to_dict, message_to_query
@@ -75,9 +76,12 @@ class RestTransport:
         headers: Mapping[str, str] | None = None,
         max_connections: int = 64,
         verify: bool | str = True,
+        forward_workspace: bool = False,
     ) -> None:
         self.backend = backend
         self.resilience = resilience
+        # A server that keeps workspaces apart itself is told each call's workspace.
+        self.forward_workspace = forward_workspace
         self.set_base_url(base_url, path_prefix)
         self._client = httpx.AsyncClient(
             auth=auth,
@@ -194,6 +198,8 @@ class RestTransport:
     ) -> httpx.Response:
         """One request, its body unread; transient failures become TransientError."""
         url = self.url(path)
+        if self.forward_workspace:  # a header given by the caller (a store bound to one workspace) wins
+            headers = {WORKSPACE_HEADER: current_workspace.get(), **(headers or {})}
         if params:
             # Spaces as %20, not '+': what SigV4 canonicalizes and what every MLflow server reads.
             url += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)

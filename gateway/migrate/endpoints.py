@@ -8,9 +8,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore
-from flowport.adapters.artifacts.workspace_scoped import WorkspaceScopedStore
 from flowport.adapters.backend import Backend
-from flowport.adapters.capabilities import Capability
 from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, in_workspace
 from flowport.gateway.config import BackendSpec, ConfigError, GatewayConfig
 
@@ -32,10 +30,7 @@ class WorkspaceView:
 
     @property
     def artifact_store(self) -> ArtifactStore:
-        store = self.backend.artifact_store
-        if Capability.WORKSPACES in self.backend.capabilities:
-            return WorkspaceScopedStore(store, self.workspace)
-        return store
+        return self.backend.artifact_store_for(self.workspace)
 
 
 def workspace_of(config: GatewayConfig, name: str) -> str:

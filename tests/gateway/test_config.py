@@ -69,6 +69,7 @@ workspaces:
         ("mlflow", {"url": "http://x", "retries": 3}, "unknown retries"),
         ("mlflow", {"url": "http://x", "auth": {"type": "digest"}}, "auth type must be"),
         ("mlflow", {"url": "http://x", "retry": {"max_attempts": 0}}, "max_attempts must be a positive"),
+        ("mlflow", {"url": "http://x", "workspaces": "yes"}, "'workspaces' must be true or false"),
         ("sagemaker", {"arn": "arn:aws:s3:::bucket"}, "service"),
         (
             "nope",

@@ -1,8 +1,10 @@
-"""Several workspaces on ONE local backend, used by the stock mlflow client: each sees only its own
+"""Several workspaces on ONE backend — the local one, or a real `mlflow server --enable-workspaces`
+the gateway tells each call's workspace — used by the stock mlflow client: each sees only its own
 experiments, runs, models and artifacts, with the same names free in each."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,21 +16,43 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tests.fixtures.mlflow_client import point_mlflow_at
-from tests.fixtures.processes import run_gateway
+from tests.fixtures.processes import run_gateway, run_mlflow_server
 
 WORKSPACES = ("default", "team-a", "team-b")
 
 
-@pytest.fixture(scope="module")
-def shared_gateway(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("one-backend")
-    config = f"""
-backends:
-  shared:
-    kind: local
+def _shared_backend(variant: str, data_dir, remote_url: str | None) -> str:
+    if variant == "local":
+        return f"""    kind: local
     database_uri: sqlite:///{data_dir / "shared.db"}
     artifact_root: {data_dir / "artifacts"}
-  archive:
+"""
+    return f"""    kind: mlflow
+    url: {remote_url}
+    workspaces: true
+"""
+
+
+@pytest.fixture(scope="module", params=["local", "mlflow-server-workspaces"])
+def shared_gateway(request, tmp_path_factory):
+    """The shared backend: the local one (flowport keeps the workspaces apart), or a real `mlflow
+    server --enable-workspaces` told each call's workspace (the server keeps them apart; its
+    artifacts land where the local one's would, so the same checks hold)."""
+    data_dir = tmp_path_factory.mktemp("one-backend")
+    with contextlib.ExitStack() as stack:
+        remote_url = None
+        if request.param != "local":
+            remote_url = stack.enter_context(
+                run_mlflow_server(
+                    data_dir / "remote", artifacts=data_dir / "artifacts", extra=("--enable-workspaces",)
+                )
+            )
+            for name in ("team-a", "team-b"):  # the server's own workspaces, made by its operator
+                httpx.post(f"{remote_url}/api/3.0/mlflow/workspaces", json={"name": name}).raise_for_status()
+        config = f"""
+backends:
+  shared:
+{_shared_backend(request.param, data_dir, remote_url)}  archive:
     kind: local
     database_uri: sqlite:///{data_dir / "archive.db"}
     artifact_root: {data_dir / "archive-artifacts"}
@@ -38,8 +62,9 @@ workspaces:
   team-b: shared
   archive: archive
 """
-    with run_gateway(data_dir, config=config) as gw:
-        yield gw
+        gateway = stack.enter_context(run_gateway(data_dir, config=config))
+        gateway.backend_kind = "local" if remote_url is None else "mlflow"
+        yield gateway
 
 
 @pytest.fixture
@@ -62,7 +87,7 @@ def _log_run(experiment: str, text: str) -> mlflow.entities.Run:
     return mlflow.get_run(run.info.run_id)
 
 
-def test_same_names_in_each_workspace_hold_their_own_data(in_workspace, tmp_path):
+def test_same_names_in_each_workspace_hold_their_own_data(shared_gateway, in_workspace, tmp_path):
     runs = {}
     for name in WORKSPACES:
         in_workspace(name)
@@ -80,9 +105,11 @@ def test_same_names_in_each_workspace_hold_their_own_data(in_workspace, tmp_path
             with pytest.raises(MlflowException) as info:
                 client.get_run(other_run.info.run_id)
             assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    # Only `default` keeps the store's root; the others live under workspaces/<name>/.
+    # The others live under workspaces/<name>/; `default` keeps the store's root on the local backend
+    # (its data from before workspaces stays where it was), a fresh MLflow server gives it a folder too.
     assert runs["default"].info.artifact_uri.startswith("mlflow-artifacts:/")
-    assert "/workspaces/" not in runs["default"].info.artifact_uri
+    default_folder = "/workspaces/default/" if shared_gateway.backend_kind == "mlflow" else "/workspaces/"
+    assert (default_folder in runs["default"].info.artifact_uri) == (shared_gateway.backend_kind == "mlflow")
     assert "/workspaces/team-a/" in runs["team-a"].info.artifact_uri
 
 
@@ -106,7 +133,11 @@ def test_artifact_paths_cannot_reach_another_workspace(shared_gateway, in_worksp
             params={"path": "workspaces"},
             headers={"X-MLFLOW-WORKSPACE": workspace},
         )
-        assert listing.status_code == 400
+        if listing.status_code == 200:  # an MLflow server lets `default` list the folder: names only
+            assert (gateway.backend_kind, workspace) == ("mlflow", "default")
+            assert all(entry.get("is_dir") for entry in listing.json()["files"])
+        else:
+            assert listing.status_code == 400
     # team-b's own relative path lands in its own folder, never in team-a's.
     own = httpx.put(
         f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts/x/y.txt",
