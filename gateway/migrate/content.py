@@ -64,3 +64,37 @@ def run_info(info: tracking_pb2.RunInfo) -> dict[str, object]:
         "end_time": info.end_time if info.HasField("end_time") and info.end_time else None,
         "user_id": info.user_id,
     }
+
+
+# ---- the registry: tags that hold source ids (prompts record the experiments and runs using them) ----
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+PROMPT_EXPERIMENT_IDS_TAG = "_mlflow_experiment_ids"  # ",1,7," on a prompt
+PROMPT_RUN_IDS_TAG = "mlflow.prompt.associatedRunIds"  # "a,b" on a prompt version
+
+
+def _mapped_list(value: str, ids: Mapping[str, str], wrapped: bool) -> str:
+    items = [ids.get(item.strip(), item.strip()) for item in value.strip(",").split(",") if item.strip()]
+    return f",{','.join(items)}," if wrapped and items else ",".join(items)
+
+
+def target_model_tags(tags: Iterable, experiment_ids: Mapping[str, str]) -> dict[str, str]:
+    """The tags a registered model's copy must carry: a prompt's experiment list in target ids."""
+    wanted = comparable_tags(tags)
+    if PROMPT_EXPERIMENT_IDS_TAG in wanted:
+        wanted[PROMPT_EXPERIMENT_IDS_TAG] = _mapped_list(
+            wanted[PROMPT_EXPERIMENT_IDS_TAG], experiment_ids, True
+        )
+    return wanted
+
+
+def target_version_tags(tags: Iterable, run_ids: Mapping[str, str]) -> dict[str, str]:
+    """The tags a model version's copy must carry: a prompt version's run list in target ids."""
+    wanted = comparable_tags(tags)
+    if PROMPT_RUN_IDS_TAG in wanted:
+        wanted[PROMPT_RUN_IDS_TAG] = _mapped_list(wanted[PROMPT_RUN_IDS_TAG], run_ids, False)
+    return wanted
+
+
+def is_prompt(tags: Iterable) -> bool:
+    return any(t.key == PROMPT_TAG and t.value.lower() == "true" for t in tags)

@@ -16,7 +16,7 @@ from flowport.adapters.backend import Backend
 from flowport.adapters.capabilities import Capability
 from flowport.adapters.registry import build_backend
 from flowport.gateway.config import ConfigError, default_home, load_config
-from flowport.gateway.migrate import reading, report, verify
+from flowport.gateway.migrate import reading, registry, report, verify
 from flowport.gateway.migrate.context import MigrationContext
 from flowport.gateway.migrate.endpoints import WorkspaceView, resolve, workspace_of
 from flowport.gateway.migrate.experiments import ExperimentCopy
@@ -128,6 +128,8 @@ async def _migrate(
                         f"{err.error_code}: {err.message}"
                     )
                 display.advance("experiments")
+            scope = {e.experiment_id for e in experiments} if options.experiments else None
+            await registry.sync_registry(ctx, scope)  # after the runs: versions link to their copies
         tally.gaps[:0] = await gaps(source, target, [e.experiment_id for e in experiments])
         tally.seconds = clock.elapsed()
         report.render(tally, console)

@@ -30,6 +30,7 @@ from flowport.v1 import tracking_pb2
 from flowport.v1.errors import ApiError
 
 KINDS = ("experiments", "runs", "params", "tags", "metric series", "metric points", "artifact files")
+KINDS += ("registered models", "model versions", "model aliases", "prompts", "prompt versions")
 
 
 @dataclasses.dataclass
@@ -61,6 +62,7 @@ class Verifier:
     def __init__(self, source: Backend, target: Backend, state: MigrationState, concurrency: int = 4) -> None:
         self.source = source
         self.target = target
+        self.state = state
         self.experiment_ids = state.id_map("experiment")
         self.run_ids = state.id_map("run")
         self.result = Verification()
@@ -70,6 +72,9 @@ class Verifier:
     async def verify(self, experiments: list[tracking_pb2.Experiment]) -> Verification:
         for experiment in experiments:
             await self._experiment(experiment)
+        from flowport.gateway.migrate.verify_registry import verify_registry  # it builds on this module
+
+        await verify_registry(self, experiments)
         return self.result
 
     async def _experiment(self, source: tracking_pb2.Experiment) -> None:
