@@ -8,8 +8,9 @@ which no RPC admits.
 
 The per-call cost stays small by caching: tokens by digest and verified basic credentials by an
 HMAC of them (a scrypt check is ~50 ms by design), each for a bounded time. Failed basic logins are
-rate-limited per user and per source, and password checks run on their own small pool with a bounded
-queue, so a flood of bad passwords neither burns every core nor slows callers with good credentials.
+limited per user name (not per address: behind a load balancer every caller shares one), and
+password checks run on their own small pool with a bounded queue, so a flood of bad passwords
+neither burns every core nor slows callers whose credentials are verified or cached.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def unauthenticated(message: str = INVALID_CREDENTIALS) -> ApiError:
 
 
 class FailedLogins:
-    """At most `limit` failed password checks per key (a user name, a source address) per `window`
-    seconds; past that, the key is refused without checking until its window ends."""
+    """At most `limit` failed password checks per key (a user name) per `window` seconds; past that,
+    the key is refused without checking until its window ends."""
 
     def __init__(self, limit: int = 10, window: float = 60.0, max_keys: int = 100_000) -> None:
         self.limit = limit
@@ -96,7 +97,7 @@ class Authenticator:
         )
         self.failed_logins = FailedLogins()
 
-    async def authenticate(self, credentials: Credentials, source: str = "") -> Principal:
+    async def authenticate(self, credentials: Credentials) -> Principal:
         header = credentials.authorization.strip()
         if header:
             scheme, _, value = header.partition(" ")
@@ -108,7 +109,7 @@ class Authenticator:
                 elif self.oidc is not None:
                     return await self._jwt(value)
             elif scheme == "basic" and value and self.config.basic:
-                return await self._basic_auth(value, source)
+                return await self._basic_auth(value)
             raise unauthenticated()
         if credentials.client_subject and self.config.mtls is not None:
             return await self._certificate(credentials)
@@ -146,7 +147,7 @@ class Authenticator:
             raise unauthenticated()
         return principal
 
-    async def _basic_auth(self, value: str, source: str) -> Principal:
+    async def _basic_auth(self, value: str) -> Principal:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
@@ -162,13 +163,13 @@ class Authenticator:
             if record is None:  # deleted since
                 raise unauthenticated()
             return _principal(record, Method.BASIC)
-        limited = (f"user:{user}", f"source:{source}")
-        if self.failed_logins.blocked(*limited) or self._password_slots.locked():
+        limited = f"user:{user}"
+        if self.failed_logins.blocked(limited) or self._password_slots.locked():
             raise unauthenticated()
         async with self._password_slots:
             record = await self._blocking(self.store.check_password, user, password, pool=self._password_pool)
         if record is None:
-            self.failed_logins.failed(*limited)
+            self.failed_logins.failed(limited)
             raise unauthenticated()
         self.failed_logins.succeeded(user)
         self._basic[key] = user

@@ -207,7 +207,7 @@ class Governance:
         request, principal, resources = call.request, ANONYMOUS, []
         outcome, status, error_code = Outcome.ERROR, 200, ""
         try:
-            principal = await self.authenticator.authenticate(call.credentials, call.source)
+            principal = await self.authenticator.authenticate(call.credentials)
             if principal.anonymous:
                 raise unauthenticated(CREDENTIALS_REQUIRED)
             rule = policy.rule_for(service, call.rpc)

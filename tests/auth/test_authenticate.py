@@ -54,10 +54,10 @@ def bearer(token: str) -> Credentials:
     return Credentials(authorization=f"Bearer {token}")
 
 
-def authenticate(authenticator: Authenticator, credentials: Credentials, source: str = "10.0.0.1"):
+def authenticate(authenticator: Authenticator, credentials: Credentials):
     async def go():
         try:
-            return await authenticator.authenticate(credentials, source)
+            return await authenticator.authenticate(credentials)
         finally:
             await authenticator.close()
 
@@ -103,7 +103,7 @@ def test_basic_credentials_are_checked_once_then_cached(store, monkeypatch):
     async def go():
         try:
             for _ in range(5):
-                principal = await authenticator.authenticate(basic("alice", "correct horse"), "10.0.0.1")
+                principal = await authenticator.authenticate(basic("alice", "correct horse"))
                 assert (principal.name, principal.method) == ("alice", Method.BASIC)
         finally:
             await authenticator.close()
@@ -122,7 +122,7 @@ def test_basic_credentials_are_checked_once_then_cached(store, monkeypatch):
     refused(Authenticator(AuthConfig(basic=False), store), basic("alice", "correct horse"))
 
 
-def test_failed_logins_are_limited_per_user_and_source(store):
+def test_failed_logins_are_limited_per_user(store):
     authenticator = Authenticator(AuthConfig(), store)
     store.create_user("bob", "bob's password")
 
@@ -131,24 +131,22 @@ def test_failed_logins_are_limited_per_user_and_source(store):
         try:
             for _ in range(12):
                 try:
-                    await authenticator.authenticate(basic("alice", "guess"), "10.0.0.9")
+                    await authenticator.authenticate(basic("alice", "guess"))
                 except ApiError:
                     outcomes.append("refused")
-            # Locked out now, even with the right password, from that source and for that user...
-            for creds, source in (
-                (basic("alice", "correct horse"), "10.0.0.8"),
-                (basic("bob", "bob's password"), "10.0.0.9"),
-            ):
-                with pytest.raises(ApiError):
-                    await authenticator.authenticate(creds, source)
-            # ...but another user from another source is unaffected.
-            return outcomes, await authenticator.authenticate(basic("bob", "bob's password"), "10.0.0.7")
+            # Locked out now, even with the right password (from anywhere)...
+            with pytest.raises(ApiError):
+                await authenticator.authenticate(basic("alice", "correct horse"))
+            # ...but another user, from the very same address, is not.
+            return outcomes, await authenticator.authenticate(basic("bob", "bob's password"))
         finally:
             await authenticator.close()
 
     outcomes, bob = asyncio.run(go())
     assert outcomes == ["refused"] * 12 and bob.name == "bob"
-    assert authenticator.failed_logins.blocked("user:alice", "source:10.0.0.9")
+    assert authenticator.failed_logins.blocked("user:alice") and not authenticator.failed_logins.blocked(
+        "user:bob"
+    )
 
 
 def test_oidc_tokens_signature_issuer_audience_expiry_and_claims(store, idp):
@@ -186,18 +184,18 @@ def test_oidc_key_rotation_refetches_the_jwks_at_most_once_per_interval(store, i
     async def go():
         try:
             before = idp.fetches
-            assert (await authenticator.authenticate(bearer(idp.token("carol")), "")).name == "carol"
+            assert (await authenticator.authenticate(bearer(idp.token("carol")))).name == "carol"
             assert keys.fetches == 1
             # Unknown key ids right after a fetch do not fetch again (within the interval).
             for _ in range(5):
                 with pytest.raises(ApiError):
-                    await authenticator.authenticate(bearer(idp.token("carol", kid="made-up")), "")
+                    await authenticator.authenticate(bearer(idp.token("carol", kid="made-up")))
             assert keys.fetches == 1 and idp.fetches == before + 1
             # Once the interval has passed, a rotated key is picked up by one refetch.
             idp.rotate()
             keys.refetch_interval = 0.0
             rotated = await asyncio.gather(
-                *(authenticator.authenticate(bearer(idp.token("erin")), "") for _ in range(5))
+                *(authenticator.authenticate(bearer(idp.token("erin"))) for _ in range(5))
             )
             assert {p.name for p in rotated} == {"erin"}
             assert keys.fetches == 2 and idp.fetches == before + 2
