@@ -12,7 +12,7 @@ where the gateway state database is, and how audit records are written.
         username_claim: email                         # default: sub
         groups_claim: groups
         admin_groups: [platform-admins]
-      mtls:                                           # client certificates on the gRPC door
+      mtls:                                           # the gRPC door: TLS, a client certificate required
         ca_file: /etc/flowport/clients-ca.pem
         cert_file: /etc/flowport/server.pem
         key_file: /etc/flowport/server.key
@@ -52,7 +52,6 @@ class MtlsConfig:
     ca_file: str
     cert_file: str
     key_file: str
-    require_client_certificate: bool = True
     principal_from: str = "common_name"  # or "subject": the whole distinguished name
 
 
@@ -183,10 +182,9 @@ def _mtls(raw: Any, problems: list[str]) -> MtlsConfig | None:
     principal_from = raw.get("principal_from", "common_name")
     if principal_from not in ("common_name", "subject"):
         problems.append(f"{where}.principal_from: must be 'common_name' or 'subject'")
-    require = _flag(raw, "require_client_certificate", where, True, problems)
     if not all(files.values()):
         return None
-    return MtlsConfig(**files, require_client_certificate=require, principal_from=principal_from)
+    return MtlsConfig(**files, principal_from=principal_from)
 
 
 def _bootstrap(raw: Any, problems: list[str]) -> tuple[str, str] | None:

@@ -211,7 +211,8 @@ def refuse_exposure_without_auth(config: ServeConfig, auth: AuthConfig | None) -
 
 
 def _add_grpc_port(server: grpc.aio.Server, address: str, governance: Governance | None) -> int:
-    """Plain gRPC, or TLS that asks for (and verifies) client certificates when `auth.mtls` is set."""
+    """Plain gRPC, or TLS requiring a client certificate signed by `auth.mtls.ca_file` (grpc offers no
+    way to ask for one without requiring it)."""
     mtls = governance.config.mtls if governance is not None else None
     if mtls is None:
         return server.add_insecure_port(address)
@@ -219,7 +220,7 @@ def _add_grpc_port(server: grpc.aio.Server, address: str, governance: Governance
     credentials = grpc.ssl_server_credentials(
         [(read(mtls.key_file), read(mtls.cert_file))],
         root_certificates=read(mtls.ca_file),
-        require_client_auth=mtls.require_client_certificate,
+        require_client_auth=True,
     )
     return server.add_secure_port(address, credentials)
 
