@@ -34,6 +34,8 @@ from flowport.adapters.capabilities import Capability
 from flowport.adapters.registry import build_backend
 from flowport.gateway.migrate import migration
 from flowport.gateway.migrate.endpoints import WorkspaceView
+from flowport.gateway.migrate.model_versions import versions_of
+from flowport.gateway.migrate.registry import registered_models
 from flowport.gateway.migrate.state import MigrationState
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway, run_mlflow_server
@@ -412,31 +414,50 @@ def test_verify_names_a_tampered_alias_and_tag(setup):
     assert code == 0, output
 
 
-def test_a_target_without_aliases_or_stages_lists_them_as_gaps(setup):
-    """A registry with neither (as a Databricks workspace registry lacks aliases and Unity Catalog
-    stages): versions are copied, aliases and stages are counted in the report, nothing fails."""
+def _migrate_in_process(
+    setup: Setup, target_name: str, *, without: frozenset[Capability] = frozenset(), experiments=None
+) -> tuple[int, dict, dict[str, tuple]]:
+    """The source copied into a new local backend `target_name` whose registry lacks `without`:
+    (exit code, report, {model name: (model, versions)} as the target then holds them)."""
 
-    async def run() -> tuple[int, dict]:
+    async def run() -> tuple[int, dict, dict[str, tuple]]:
         source = build_backend("here", "local", _local(setup.data_dir / "source"), max_threads=2)
-        target = build_backend("narrow", "local", _local(setup.data_dir / "narrow"), max_threads=2)
+        target = build_backend(target_name, "local", _local(setup.data_dir / target_name), max_threads=2)
         await source.start()
         await target.start()
-        target.capabilities = target.capabilities - {Capability.REGISTRY_ALIASES, Capability.REGISTRY_STAGES}
-        state = MigrationState(f"sqlite:///{setup.data_dir / 'narrow-state.db'}", "here", "narrow")
-        report_path = setup.data_dir / "narrow.json"
+        target.capabilities = target.capabilities - without
+        state = MigrationState(f"sqlite:///{setup.data_dir / target_name}-state.db", "here", target_name)
+        report_path = setup.data_dir / f"{target_name}.json"
         options = migration.MigrateOptions(
-            "", "here", "narrow", no_progress=True, report_json=str(report_path)
+            "", "here", target_name, experiments, no_progress=True, report_json=str(report_path)
         )
         try:
             views = WorkspaceView(source, "default"), WorkspaceView(target, "default")
-            code = await migration._migrate(options, Console(file=open(os.devnull, "w")), *views, state)
-            return code, json.loads(report_path.read_text())
+            code = await migration._migrate(options, Console(quiet=True), *views, state)
+            held = {
+                m.name: (m, await versions_of(views[1], m.name)) for m in await registered_models(views[1])
+            }
+            return code, json.loads(report_path.read_text()), held
         finally:
             state.close()
             await source.close()
             await target.close()
 
-    code, report = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def _local(directory: pathlib.Path) -> dict[str, str]:
+    return {
+        "database_uri": f"sqlite:///{directory / 'flowport.db'}",
+        "artifact_root": str(directory / "artifacts"),
+    }
+
+
+def test_a_target_without_aliases_or_stages_lists_them_as_gaps(setup):
+    """A registry with neither (as a Databricks workspace registry lacks aliases and Unity Catalog
+    stages): versions are copied, aliases and stages are counted in the report, nothing fails."""
+    without = frozenset({Capability.REGISTRY_ALIASES, Capability.REGISTRY_STAGES})
+    code, report, held = _migrate_in_process(setup, "narrow", without=without)
     assert code == 0, report["failures"]
     gaps = {g["kind"]: g for g in report["gaps"]}
     source = _client(setup.gateway_url)
@@ -445,13 +466,25 @@ def test_a_target_without_aliases_or_stages_lists_them_as_gaps(setup):
     assert gaps["model aliases"]["count"] == str(aliases) and "cannot hold" in gaps["model aliases"]["reason"]
     assert gaps["model version stages"]["count"] == str(staged)
     assert report["model_versions"]["created"] == LIVE_VERSIONS + 1 and report["aliases"] == 0
+    assert sorted(held) == sorted((*MODELS, *PROMPTS))
+    assert not any(model.aliases for model, _ in held.values())
+    assert {v.current_stage for _, versions in held.values() for v in versions} == {"None"}
 
 
-def _local(directory: pathlib.Path) -> dict[str, str]:
-    return {
-        "database_uri": f"sqlite:///{directory / 'flowport.db'}",
-        "artifact_root": str(directory / "artifacts"),
-    }
+def test_with_experiments_only_their_models_are_copied(setup):
+    """--experiments reg-text: the models whose versions come from its runs (all of them from runs
+    that are copied); the others, and the prompts (no runs), are listed with the reason."""
+    code, report, held = _migrate_in_process(setup, "scoped", experiments=[EXPERIMENTS[1]])
+    assert code == 0, report["failures"]
+    assert sorted(held) == ["reg-regressor", "reg-shared"]
+    assert sorted(v.version for v in held["reg-regressor"][1]) == ["2", "3"]  # the hole at 1 kept
+    assert {a.alias: a.version for a in held["reg-regressor"][0].aliases} == {"prod": "3"}
+    left_out = {(g["kind"], g["reason"]): g["count"] for g in report["gaps"]}
+    unrelated = "--experiments: no version comes from a run of the chosen experiments"
+    assert left_out[("registered models", unrelated)] == "1"  # reg-bulk
+    assert left_out[("prompts", unrelated)] == "2"
+    # reg-classifier's version 5 comes from a reg-text run, its others from reg-vision's (not copied).
+    assert left_out[("registered models", "versions name runs that are not migrated")] == "1"
 
 
 def test_the_way_back_to_a_local_backend_serves_the_same_models(setup):
