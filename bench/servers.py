@@ -53,7 +53,7 @@ def _running(
 
 
 def stock(
-    name: str, data_dir: pathlib.Path, workers: int | None
+    name: str, data_dir: pathlib.Path, workers: int | None, extra: tuple[str, ...] = ()
 ) -> contextlib.AbstractContextManager[Server]:
     """`mlflow server` on SQLite with proxied artifacts; no `--workers` is its default (4)."""
     port = free_port()
@@ -74,6 +74,7 @@ def stock(
     ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
+    cmd += list(extra)
     return _running(name, cmd, f"http://127.0.0.1:{port}", data_dir)
 
 
