@@ -190,17 +190,20 @@ class VersionCopies:
 
     async def _find_lost_copies(self, keys: set[str]) -> None:
         """Copies an interrupted pass made but did not record, found by their lineage tag; a copy
-        that took a hole's number (below its source's) is deleted, as the pass would have done."""
+        that took a hole's number (below its source's) is deleted, as the pass would have done, and
+        so is a second copy of one version."""
         ctx, name = self.ctx, self.model.name
         copies = await versions_of(ctx.target, name)
         self.preserve = all(any(t.key == MIGRATED_FROM for t in c.tags) for c in copies)
-        recorded = set(ctx.ids(KIND).values())
-        for copy in copies:
+        ids = ctx.ids(KIND)
+        recorded = {ids[k] for k in self.model.earlier_keys if k in ids}
+        for copy in sorted(copies, key=lambda c: int(c.version)):
             origin = {t.key: t.value for t in copy.tags}.get(MIGRATED_FROM)
             target_key = version_key(name, copy.version)
-            if origin not in keys or origin in ctx.ids(KIND) or target_key in recorded:
+            if origin not in keys or target_key in recorded:
                 continue
-            if self.preserve and int(copy.version) < int(number_of(origin)):
+            misplaced = self.preserve and int(copy.version) < int(number_of(origin))
+            if origin in ids or misplaced:  # a second copy, or one on a hole's number: ours to remove
                 if not ctx.dry_run:
                     request = pb.DeleteModelVersion(name=name, version=copy.version)
                     await ctx.target.invoke("DeleteModelVersion", request)
@@ -295,11 +298,11 @@ class VersionCopies:
 
     async def _drop_deleted(self, keys: set[str]) -> None:
         """Copies of versions deleted in the source since an earlier pass are deleted too."""
-        ctx, prefix = self.ctx, self.model.name + "/"
+        ctx = self.ctx
         gone = [
             k
-            for k in ctx.ids(KIND)
-            if k.startswith(prefix) and k not in keys and ctx.aspects(KIND).get((k, "lifecycle")) != "deleted"
+            for k in self.model.earlier_keys
+            if k not in keys and ctx.aspects(KIND).get((k, "lifecycle")) != "deleted"
         ]
         for key in sorted(gone):
             self.counts.updated += 1

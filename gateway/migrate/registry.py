@@ -24,7 +24,13 @@ from flowport.gateway.migrate.content import (
     value_digest,
 )
 from flowport.gateway.migrate.context import MigrationContext
-from flowport.gateway.migrate.model_versions import Lineage, VersionCopies, version_key, versions_of
+from flowport.gateway.migrate.model_versions import (
+    Lineage,
+    VersionCopies,
+    number_of,
+    version_key,
+    versions_of,
+)
 from flowport.gateway.migrate.report import Gap
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1.errors import ApiError
@@ -81,7 +87,7 @@ class Scope:
         chosen = self.experiment_ids
         if chosen is not None and not {await self._experiment(r) for r in runs} & chosen:
             return "--experiments: no version comes from a run of the chosen experiments"
-        for run in runs - set(migrated):
+        for run in (r for r in runs if r not in migrated):
             if not planned or (chosen is not None and await self._experiment(run) not in chosen):
                 return "versions name runs that are not migrated"
         return ""
@@ -90,10 +96,11 @@ class Scope:
 class ModelCopy:
     """One source registered model (or prompt) and its copy in the target."""
 
-    def __init__(self, ctx: MigrationContext, source: pb.RegisteredModel) -> None:
+    def __init__(self, ctx: MigrationContext, source: pb.RegisteredModel, earlier_keys: list[str]) -> None:
         self.ctx = ctx
         self.source = source
         self.name = source.name
+        self.earlier_keys = earlier_keys  # its versions ("name/N") copied by earlier passes
         prompt = is_prompt(source.tags)
         self.counts = ctx.tally.prompts if prompt else ctx.tally.registered_models
         self.version_counts = ctx.tally.prompt_versions if prompt else ctx.tally.model_versions
@@ -130,7 +137,7 @@ class ModelCopy:
                 ctx.map_id(KIND, self.name, self.name)
             changed = await self._level(found, tags)
         await VersionCopies(ctx, self, lineage).sync(versions)
-        changed |= await self._level_aliases(found)
+        changed |= await self._level_aliases(found, [version_key(self.name, v.version) for v in versions])
         if fresh or matched:
             return  # counted when it was made or found
         if changed:
@@ -165,7 +172,7 @@ class ModelCopy:
             ctx.set_aspect(KIND, self.name, "description", value_digest(description))
         return changed
 
-    async def _level_aliases(self, found: pb.RegisteredModel) -> bool:
+    async def _level_aliases(self, found: pb.RegisteredModel, version_keys: list[str]) -> bool:
         """Each source alias on its version's copy; an alias the target has on a copy but the
         source no longer has is deleted (aliases on the target's own versions are left alone)."""
         ctx = self.ctx
@@ -186,8 +193,7 @@ class ModelCopy:
             and ctx.aspects(KIND).get((self.name, "aliases")) == digest
         ):
             return False
-        prefix = self.name + "/"
-        copies = {v.rpartition("/")[2] for k, v in versions.items() if k.startswith(prefix)}
+        copies = {number_of(versions[k]) for k in (*self.earlier_keys, *version_keys) if k in versions}
         have = {a.alias: a.version for a in found.aliases}
         changes = {a: v for a, v in wanted.items() if have.get(a) != v}
         extra = sorted(a for a, v in have.items() if a not in wanted and v in copies)
@@ -223,6 +229,9 @@ async def sync_registry(ctx: MigrationContext, experiment_ids: set[str] | None) 
     scope = Scope(source, experiment_ids)
     migrated = set(ctx.ids("run"))
     lineage = Lineage(source, target, ctx.ids, ctx.aspects("run"))
+    earlier: dict[str, list[str]] = {}
+    for key in ctx.ids("model_version"):
+        earlier.setdefault(key.rpartition("/")[0], []).append(key)
     chosen: list[ModelCopy] = []
     for model in models:
         reason = await scope.why_not(by_model[model.name], migrated, planned=ctx.dry_run)
@@ -230,7 +239,7 @@ async def sync_registry(ctx: MigrationContext, experiment_ids: set[str] | None) 
             kind = "prompts" if is_prompt(model.tags) else "registered models"
             _add_gap(tally.gaps, kind, 1, reason)
         else:
-            chosen.append(ModelCopy(ctx, model))
+            chosen.append(ModelCopy(ctx, model, earlier.get(model.name, [])))
 
     async def one(copy: ModelCopy) -> None:
         try:

@@ -23,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import mlflow
@@ -37,6 +38,7 @@ from flowport.gateway.migrate.endpoints import WorkspaceView
 from flowport.gateway.migrate.model_versions import versions_of
 from flowport.gateway.migrate.registry import registered_models
 from flowport.gateway.migrate.state import MigrationState
+from flowport.v1 import registry_pb2 as pb
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -415,10 +417,15 @@ def test_verify_names_a_tampered_alias_and_tag(setup):
 
 
 def _migrate_in_process(
-    setup: Setup, target_name: str, *, without: frozenset[Capability] = frozenset(), experiments=None
+    setup: Setup,
+    target_name: str,
+    *,
+    without: frozenset[Capability] = frozenset(),
+    experiments: list[str] | None = None,
+    before: Callable[[WorkspaceView], Awaitable[None]] | None = None,
 ) -> tuple[int, dict, dict[str, tuple]]:
-    """The source copied into a new local backend `target_name` whose registry lacks `without`:
-    (exit code, report, {model name: (model, versions)} as the target then holds them)."""
+    """The source copied into a new local backend `target_name` whose registry lacks `without`
+    (after `before` prepared it): (exit code, report, {model name: (model, versions)} it then holds)."""
 
     async def run() -> tuple[int, dict, dict[str, tuple]]:
         source = build_backend("here", "local", _local(setup.data_dir / "source"), max_threads=2)
@@ -433,6 +440,8 @@ def _migrate_in_process(
         )
         try:
             views = WorkspaceView(source, "default"), WorkspaceView(target, "default")
+            if before is not None:
+                await before(views[1])
             code = await migration._migrate(options, Console(quiet=True), *views, state)
             held = {
                 m.name: (m, await versions_of(views[1], m.name)) for m in await registered_models(views[1])
@@ -485,6 +494,32 @@ def test_with_experiments_only_their_models_are_copied(setup):
     assert left_out[("prompts", unrelated)] == "2"
     # reg-classifier's version 5 comes from a reg-text run, its others from reg-vision's (not copied).
     assert left_out[("registered models", "versions name runs that are not migrated")] == "1"
+
+
+def test_copies_an_interrupted_pass_left_behind_are_adopted_or_removed(setup):
+    """What a pass killed inside 'reg-regressor' (source versions 2 and 3; 1 was deleted) can leave:
+    a copy of version 2 on number 1 (the hole's number, not yet deleted), the real copy on 2 (not yet
+    recorded), and a second copy of 2 (an ambiguous retry). The next pass keeps one copy of each."""
+
+    async def interrupted_pass(target: WorkspaceView) -> None:
+        request = pb.CreateRegisteredModel(name="reg-regressor")
+        request.tags.add(key="flowport.migrated_from", value="reg-regressor")
+        await target.invoke("CreateRegisteredModel", request)
+        for _ in range(3):
+            request = pb.CreateModelVersion(name="reg-regressor", source="runs:/r/model", run_id="r")
+            request.tags.add(key="flowport.migrated_from", value="reg-regressor/2")
+            await target.invoke("CreateModelVersion", request)
+
+    code, report, held = _migrate_in_process(
+        setup, "crashed", experiments=[EXPERIMENTS[1]], before=interrupted_pass
+    )
+    assert code == 0, report["failures"]
+    model, versions = held["reg-regressor"]
+    lineage = {v.version: {t.key: t.value for t in v.tags}["flowport.migrated_from"] for v in versions}
+    # Number 3 was taken (then freed) by the duplicate: the copy of 3 takes 4, and the map says so.
+    assert lineage == {"2": "reg-regressor/2", "4": "reg-regressor/3"}
+    assert {a.alias: a.version for a in model.aliases} == {"prod": "4"}
+    assert report["model_versions"]["matched"] == 1 and report["model_versions"]["created"] == 3  # + shared
 
 
 def test_the_way_back_to_a_local_backend_serves_the_same_models(setup):
