@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from cachetools import TTLCache
 from google.protobuf.message import Message
 
+from flowport.adapters.artifact_store import normalize_artifact_path
 from flowport.auth import policy
 from flowport.auth.access import NO_ACCESS, Access, Grant, Level, ResourceKind, Role
 from flowport.auth.admin import Administration, resource_kind
@@ -104,8 +105,9 @@ def field_values(message: Message, path: str) -> list[str]:
 
 
 def experiment_of_artifact_path(path: str) -> str | None:
-    """`[workspaces/<ws>/]<experiment_id>/...` → the experiment id (MLflow's artifact layout)."""
-    parts = [p for p in path.strip("/").split("/") if p]
+    """`[workspaces/<ws>/]<experiment_id>/...` → the experiment id (MLflow's artifact layout). The path
+    is normalized exactly as the artifact proxy will (`./2/x` is experiment 2's; `..` is refused)."""
+    parts = [p for p in normalize_artifact_path(path).split("/") if p]
     if len(parts) >= 2 and parts[0] == "workspaces":
         parts = parts[2:]
     return parts[0] if parts else None
@@ -210,6 +212,9 @@ class Governance:
             principal = await self.authenticator.authenticate(call.credentials)
             if principal.anonymous:
                 raise unauthenticated(CREDENTIALS_REQUIRED)
+            # A migrated workspace's old ids become their copies' before permissions are checked on
+            # them (and only for a caller who proved who they are: nobody else reaches a backend).
+            await snapshot.translate(call)
             rule = policy.rule_for(service, call.rpc)
             if rule is None:  # cannot happen for a served RPC (a test holds that); refuse if it does
                 raise permission_denied(call.rpc)

@@ -504,3 +504,36 @@ def test_creators_manage_what_they_create_and_grants_follow_renames_and_deletes(
             await governance.close()
 
     asyncio.run(go())
+
+
+def test_artifact_paths_are_read_as_the_proxy_reads_them(governed):
+    """`./1/...` is experiment 1's folder to the proxy, so it is to the check; `..` is refused."""
+    governance, tokens = governed
+    snapshot = make_snapshot(1, {}, {"default": "local"})
+    service = "flowport.v1.artifacts.ArtifactsService"
+
+    async def attempt(path: str) -> str:
+        request = GetMessageClass(METHODS["ArtifactsService.DeleteArtifact"].input_type)(artifact_path=path)
+        call = Call(
+            rpc="DeleteArtifact", request=request, credentials=Credentials(f"Bearer {tokens['denied']}")
+        )
+        recorder = Recorder()
+        try:
+            await governance.govern(call, service, recorder, snapshot)
+        except ApiError as err:
+            assert not recorder.calls
+            return err.error_code
+        return "allowed"
+
+    async def go():
+        try:
+            return [await attempt(p) for p in ("./1/r1/artifacts/f", "1//r1/f", "2/../1/r1/f", "2/r2/f")]
+        finally:
+            await governance.close()
+
+    assert asyncio.run(go()) == [
+        "PERMISSION_DENIED",
+        "PERMISSION_DENIED",
+        "INVALID_PARAMETER_VALUE",
+        "allowed",
+    ]
