@@ -140,6 +140,13 @@ class RoutingSnapshot:
     def backend_for(self, workspace: str) -> Backend:
         return self.backends[self.directory.backend_name(workspace)]
 
+    async def translate(self, call: Call) -> None:
+        """Rewrite the old ids in a call of a migrated workspace into their copies' (in place)."""
+        translation = self.translations.get(call.workspace)
+        if translation is not None:
+            current_workspace.set(call.workspace)  # the target is asked in the call's workspace
+            await translation.translate(call.request, self.backend_for(call.workspace))
+
 
 def make_snapshot(
     generation: int,
@@ -266,8 +273,8 @@ class GatewayService:
         backend = snapshot.backend_for(call.workspace)
         backend.check_supported(call.rpc)
         with self.in_flight.using(backend):
-            if (translation := snapshot.translations.get(call.workspace)) is not None:
-                await translation.translate(call.request, backend)
+            if self.governance is None:  # with auth on, the governance translated before authorizing
+                await snapshot.translate(call)
             if service == ARTIFACTS_SERVICE:
                 proxy = self._proxy(snapshot, call.workspace)
                 handler = getattr(proxy, handler_name(call.rpc), None)

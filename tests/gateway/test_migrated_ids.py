@@ -219,3 +219,36 @@ def test_an_unreadable_migration_state_is_one_line_without_its_password(tmp_path
     )
     assert "s3cret-pw" not in output
     assert "Traceback" not in output
+
+
+def test_with_auth_on_permissions_are_checked_on_the_copies(switched, tmp_path):
+    """Old ids are rewritten before permissions are checked: a grant on the copy of e4 lets a user read
+    e4 and its run by their old ids, and nothing of e5."""
+    admin_password, user_password = "admin-pw-for-migrated-ids", "user-pw-for-migrated-ids"
+    moved = (switched.gateway.data_dir / "flowport.yaml").read_text()
+    config = moved + 'auth:\n  bootstrap_admin: {username: admin, password: "${FP_ADMIN_PASSWORD}"}\n'
+    with run_gateway(tmp_path, config=config, env={"FP_ADMIN_PASSWORD": admin_password}) as gateway:
+        admin = httpx.Client(base_url=gateway.url, auth=("admin", admin_password), timeout=30)
+        user = httpx.Client(base_url=gateway.url, auth=("reader", user_password), timeout=30)
+        created = admin.post(
+            "/api/2.0/mlflow/users/create", json={"username": "reader", "password": user_password}
+        )
+        assert created.status_code == 200, created.text
+        copy_of_e4 = MlflowClient(switched.remote_url).get_experiment_by_name("e4").experiment_id
+        grant = {"username": "reader", "resource_type": "experiment", "resource_id": copy_of_e4}
+        granted = admin.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "READ"})
+        assert granted.status_code == 200, granted.text
+
+        e4, e5 = switched.old_experiments["e4"], switched.old_experiments["e5"]
+        got = user.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": e4})
+        assert got.status_code == 200, got.text
+        assert got.json()["experiment"]["name"] == "e4"
+        run = user.get("/api/2.0/mlflow/runs/get", params={"run_id": switched.old_runs["e4"]})
+        assert run.status_code == 200, run.text
+        assert run.json()["run"]["info"]["run_id"] == switched.copies[switched.old_runs["e4"]]
+        for denied in (
+            user.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": e5}),
+            user.get("/api/2.0/mlflow/runs/get", params={"run_id": switched.old_runs["e5"]}),
+        ):
+            assert denied.status_code == 403, denied.text
+            assert denied.json()["error_code"] == "PERMISSION_DENIED"
