@@ -29,6 +29,7 @@ import httpx
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 from rich.console import Console
 
 from flowport.adapters.capabilities import Capability
@@ -46,9 +47,9 @@ EXPERIMENTS = ("reg-vision", "reg-text")
 RUNS_PER_EXPERIMENT = 3
 BULK_VERSIONS = 40  # one model with many versions: the window a SIGKILL lands in
 BULK_DELETED = (10, 11)  # two holes in a row
-MODELS = ("reg-bulk", "reg-classifier", "reg-regressor", "reg-shared")
+MODELS = ("reg-bulk", "reg-classifier", "reg-logged", "reg-regressor", "reg-shared")
 PROMPTS = ("reg-chat", "reg-greeting")
-LIVE_VERSIONS = BULK_VERSIONS - len(BULK_DELETED) + 3 + 2 + 2  # bulk, classifier, regressor, shared
+LIVE_VERSIONS = BULK_VERSIONS - len(BULK_DELETED) + 3 + 1 + 2 + 2  # bulk, classifier, logged, …
 PROMPT_VERSIONS = 3
 
 
@@ -64,9 +65,10 @@ class Setup:
 
 def _populate_source(client: MlflowClient, data_dir: pathlib.Path) -> list[str]:
     rng = random.Random(11)
-    runs = []
+    runs, experiment_ids = [], []
     for e, name in enumerate(EXPERIMENTS):
         experiment_id = client.create_experiment(name, tags={"area": name})
+        experiment_ids.append(experiment_id)
         for i in range(RUNS_PER_EXPERIMENT):
             run_id = client.create_run(experiment_id, run_name=f"{name}-{i}").info.run_id
             payload = data_dir / f"weights-{e}-{i}.bin"
@@ -97,6 +99,18 @@ def _populate_source(client: MlflowClient, data_dir: pathlib.Path) -> list[str]:
     client.transition_model_version_stage("reg-classifier", "4", "Archived")
     client.set_registered_model_alias("reg-classifier", "champion", "3")
     client.set_registered_model_alias("reg-classifier", "challenger", "4")
+
+    # MLflow 3's way: a version of a logged model (`models:/m-<id>`), whose copy has another id.
+    logged = client.create_logged_model(experiment_ids[0], name="net", source_run_id=runs[0])
+    (data_dir / "net").mkdir()
+    (data_dir / "net" / "MLmodel").write_bytes(rng.randbytes(500))
+    client.log_model_artifacts(logged.model_id, str(data_dir / "net"))
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    client.create_registered_model("reg-logged")
+    client.create_model_version(
+        "reg-logged", f"models:/{logged.model_id}", runs[0], model_id=logged.model_id, await_creation_for=0
+    )
+    client.set_registered_model_alias("reg-logged", "live", "1")
 
     client.create_registered_model("reg-regressor", tags={"team": "text"})
     for i in range(3):
@@ -241,10 +255,22 @@ def _run_copies(url: str) -> dict[str, str]:
     }
 
 
+def _logged_model_copies(url: str) -> dict[str, str]:
+    """source logged model id → its copy's id, from the lineage tags of the logged models in `url`."""
+    client = _client(url)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return {
+        m.tags["flowport.migrated_from"]: m.model_id
+        for m in client.search_logged_models(experiments)
+        if "flowport.migrated_from" in m.tags
+    }
+
+
 def _assert_registry_copied(setup: Setup, target_url: str) -> None:
     """Every model and prompt of the source is in `target_url`, each version once, equal in every
     copied field, with runs and sources in the target's ids."""
     runs = _run_copies(target_url)
+    logged = _logged_model_copies(target_url)
     source_root = {r: _client(setup.gateway_url).get_run(r).info.artifact_uri for r in setup.runs}
     target_root = {r: _client(target_url).get_run(runs[r]).info.artifact_uri for r in setup.runs}
     experiments = {
@@ -273,7 +299,9 @@ def _assert_registry_copied(setup: Setup, target_url: str) -> None:
             run = version.get("run_id")
             assert copy.get("run_id", "") == (runs[run] if run else ""), (name, number)
             source = version["source"]
-            if source.startswith("runs:/"):
+            if source.startswith("models:/m-"):
+                source = f"models:/{logged[source.removeprefix('models:/')]}"
+            elif source.startswith("runs:/"):
                 source = source.replace(run, runs[run])
             elif run:
                 source = source.replace(source_root[run], target_root[run])
@@ -294,7 +322,8 @@ def _lineage(version: dict) -> str:
 
 def _assert_models_load(setup: Setup, target_url: str, dest: pathlib.Path) -> None:
     """What a client script holds keeps working against the target: model URIs and prompt URIs."""
-    for uri in ("models:/reg-classifier@champion", "models:/reg-regressor/3", "models:/reg-bulk/12"):
+    uris = ("models:/reg-classifier@champion", "models:/reg-regressor/3", "models:/reg-bulk/12")
+    for uri in (*uris, "models:/reg-logged@live"):
         mine = _download(setup.gateway_url, uri, dest / "mine" / uri.replace("/", "_"))
         theirs = _download(target_url, uri, dest / "theirs" / uri.replace("/", "_"))
         assert mine and theirs == mine, uri
@@ -311,7 +340,7 @@ _PROMPT_URIS = ("prompts:/reg-greeting@prod", "prompts:/reg-greeting/2", "prompt
 def test_dry_run_plans_the_registry_and_writes_nothing(setup):
     code, output, report = _migrate(setup, "--dry-run")
     assert code == 0, output
-    assert report["registered_models"] == {**_zero(), "created": 3, "matched": 1}  # reg-shared is there
+    assert report["registered_models"] == {**_zero(), "created": 4, "matched": 1}  # reg-shared is there
     assert report["model_versions"]["created"] == LIVE_VERSIONS
     assert report["prompts"]["created"] == 2 and report["prompt_versions"]["created"] == PROMPT_VERSIONS
     assert "would create" in output
@@ -368,7 +397,7 @@ def test_a_migration_killed_mid_registry_resumes_without_duplicates(setup):
 def test_a_second_pass_copies_only_what_changed(setup):
     code, output, report = _migrate(setup)
     assert code == 0, output
-    assert report["registered_models"] == {**_zero(), "unchanged": 4}
+    assert report["registered_models"] == {**_zero(), "unchanged": 5}
     assert report["model_versions"] == {**_zero(), "unchanged": LIVE_VERSIONS}
     assert report["prompts"] == {**_zero(), "unchanged": 2}
     assert report["prompt_versions"] == {**_zero(), "unchanged": PROMPT_VERSIONS}
@@ -387,7 +416,7 @@ def test_a_second_pass_copies_only_what_changed(setup):
     assert code == 0, output
     assert report["model_versions"] == {**_zero(), "created": 1, "updated": 2, "unchanged": LIVE_VERSIONS - 2}
     assert report["prompt_versions"] == {**_zero(), "created": 1, "unchanged": PROMPT_VERSIONS}
-    assert report["registered_models"] == {**_zero(), "updated": 1, "unchanged": 3}  # the new alias
+    assert report["registered_models"] == {**_zero(), "updated": 1, "unchanged": 4}  # the new alias
     assert report["prompts"] == {**_zero(), "updated": 1, "unchanged": 1}  # the moved alias
     assert report["aliases"] == 2
     assert report["verification"]["ok"] is True, output
@@ -490,7 +519,7 @@ def test_with_experiments_only_their_models_are_copied(setup):
     assert {a.alias: a.version for a in held["reg-regressor"][0].aliases} == {"prod": "3"}
     left_out = {(g["kind"], g["reason"]): g["count"] for g in report["gaps"]}
     unrelated = "--experiments: no version comes from a run of the chosen experiments"
-    assert left_out[("registered models", unrelated)] == "1"  # reg-bulk
+    assert left_out[("registered models", unrelated)] == "2"  # reg-bulk, reg-logged
     assert left_out[("prompts", unrelated)] == "2"
     # reg-classifier's version 5 comes from a reg-text run, its others from reg-vision's (not copied).
     assert left_out[("registered models", "versions name runs that are not migrated")] == "1"
