@@ -43,8 +43,11 @@ CREDENTIALS_REQUIRED = "Authentication required"
 INVALID_CREDENTIALS = "Invalid credentials"
 
 
-def unauthenticated(message: str = INVALID_CREDENTIALS) -> ApiError:
-    return ApiError(message, "UNAUTHENTICATED")
+def unauthenticated(message: str = INVALID_CREDENTIALS, *, claimed: str = "") -> ApiError:
+    """The caller is not told why; `claimed` (a user name a failed basic sign-in gave) is for audit."""
+    err = ApiError(message, "UNAUTHENTICATED")
+    err.claimed = claimed
+    return err
 
 
 class FailedLogins:
@@ -161,16 +164,16 @@ class Authenticator:
         if self._basic.get(key) == user:
             record = await self._user(user)
             if record is None:  # deleted since
-                raise unauthenticated()
+                raise unauthenticated(claimed=user)
             return _principal(record, Method.BASIC)
         limited = f"user:{user}"
         if self.failed_logins.blocked(limited) or self._password_slots.locked():
-            raise unauthenticated()
+            raise unauthenticated(claimed=user)
         async with self._password_slots:
             record = await self._blocking(self.store.check_password, user, password, pool=self._password_pool)
         if record is None:
             self.failed_logins.failed(limited)
-            raise unauthenticated()
+            raise unauthenticated(claimed=user)
         self.failed_logins.succeeded(user)
         self._basic[key] = user
         self._users[user] = record

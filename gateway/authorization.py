@@ -30,7 +30,7 @@ from flowport.auth.admin import Administration, resource_kind
 from flowport.auth.audit import AuditRecord, Outcome
 from flowport.auth.authenticate import CREDENTIALS_REQUIRED, Authenticator, unauthenticated
 from flowport.auth.config import AuthConfig
-from flowport.auth.principal import ANONYMOUS, Principal
+from flowport.auth.principal import ANONYMOUS, Method, Principal
 from flowport.auth.store import AuthStore
 from flowport.gateway.audit_sink import AuditSink
 from flowport.gateway.call import Call
@@ -227,6 +227,8 @@ class Governance:
                 outcome = Outcome.DENIED
             elif err.error_code == "UNAUTHENTICATED" and outcome != Outcome.ALLOWED:
                 outcome = Outcome.UNAUTHENTICATED
+                if claimed := getattr(err, "claimed", ""):  # whom a failed password was for
+                    principal = dataclasses.replace(ANONYMOUS, name=claimed, method=Method.BASIC)
             raise
         except asyncio.CancelledError:
             status, error_code = 499, "CANCELLED"

@@ -356,6 +356,13 @@ def test_failed_logins_do_not_stop_callers_with_good_credentials(gw):
         work = [pool.submit(fine, i) for i in range(60)]
         assert {f.result() for f in flood} == {401}
         assert [f.result() for f in work] == [200] * 60
+    # Failed sign-ins are audited under the name they were for.
+    failed = as_admin(
+        gw, "POST", "/api/2.0/flowport/audit/search", json={"principal": victim, "outcome": "unauthenticated"}
+    )
+    assert failed["events"] and {(e["principal_kind"], e["auth_method"]) for e in failed["events"]} == {
+        ("anonymous", "basic")
+    }
     # The victim's name is locked for basic sign-in now; its tokens still work.
     assert api(gw, "GET", "/api/2.0/mlflow/experiments/get", authorization=f"Bearer {victim_token}",
                params={"experiment_id": "0"}).status_code == 200  # fmt: skip
