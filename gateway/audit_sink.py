@@ -31,6 +31,7 @@ class AuditSink:
         self.config = config
         self.engine = engine if config.database else None
         self.queue: asyncio.Queue[AuditRecord] = asyncio.Queue(config.queue_size)
+        self._eager_from = max(1, config.queue_size // 10)
         self.dropped = 0  # records the queue had no room for
         self.failed = 0  # records a write lost
         self.written = 0
@@ -41,6 +42,10 @@ class AuditSink:
         self._jsonl: TextIO | None = None
 
     def record(self, record: AuditRecord) -> None:
+        if self.queue.qsize() >= self._eager_from:
+            # The writer lags: summarise now, so queued records hold no request (a LogBatch can be
+            # large) and memory stays bounded by the queue's length, not its requests' sizes.
+            record.materialize()
         try:
             self.queue.put_nowait(record)
             self.accepted += 1

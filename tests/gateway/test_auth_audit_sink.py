@@ -60,6 +60,10 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="flowport.audit"):
         asyncio.run(asyncio.wait_for(go(), timeout=5))
     assert (sink.accepted, sink.dropped) == (3, 7)
+    # Queued behind a lagging writer, records hold a summary, not the request itself.
+    queued = [sink.queue.get_nowait() for _ in range(3)]
+    assert [r.request is None for r in queued] == [False, True, True]
+    assert queued[2].request_params == {"username": "u2", "password": "****"}
     assert any("audit queue full" in r.message for r in caplog.records)
 
 
