@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 import uuid
 from typing import Any
@@ -24,6 +25,13 @@ _SECRET_FIELD = re.compile(r"password|passwd|secret|token|credential|authorizati
 _MAX_TEXT = 256
 _MAX_ITEMS = 10
 _MAX_DEPTH = 4
+_random = random.Random()  # seeded from os.urandom once, at import
+
+
+def random_uuid() -> uuid.UUID:
+    """A version-4 UUID from the process's PRNG: ids that must be unique, not unguessable, without a
+    system call per call (uuid4 reads os.urandom)."""
+    return uuid.UUID(int=_random.getrandbits(128), version=4)
 
 
 class Outcome:
@@ -53,7 +61,7 @@ class AuditRecord:
     status_code: int
     error_code: str
     latency_ms: float
-    event_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = dataclasses.field(default_factory=lambda: str(random_uuid()))
     # The request itself, summarised into `request_params` by `materialize()` off the call path.
     request: Message | None = dataclasses.field(default=None, repr=False, compare=False)
 

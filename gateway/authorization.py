@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import pathlib
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +26,7 @@ from flowport.adapters.artifact_store import normalize_artifact_path
 from flowport.auth import policy
 from flowport.auth.access import NO_ACCESS, Access, Grant, Level, ResourceKind, Role
 from flowport.auth.admin import Administration, resource_kind
-from flowport.auth.audit import AuditRecord, Outcome
+from flowport.auth.audit import AuditRecord, Outcome, random_uuid
 from flowport.auth.authenticate import CREDENTIALS_REQUIRED, Authenticator, unauthenticated
 from flowport.auth.config import AuthConfig
 from flowport.auth.principal import ANONYMOUS, Method, Principal
@@ -241,7 +240,7 @@ class Governance:
             self.audit.record(
                 AuditRecord(
                     event_time=event_time,
-                    request_id=call.request_id,
+                    request_id=call.request_id or random_uuid().hex,
                     principal=principal.name,
                     principal_kind=str(principal.kind),
                     auth_method=str(principal.method),
@@ -468,7 +467,3 @@ class Governance:
 def _first(message: Message, path: str) -> str:
     values = field_values(message, path)
     return values[0] if values else ""
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex

@@ -14,7 +14,6 @@ import logging
 import mimetypes
 import posixpath
 import urllib.parse
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -257,7 +256,7 @@ def _caller(scope: Scope) -> dict[str, Any]:
         "credentials": Credentials(authorization=_header(scope, b"authorization")),
         "source": client[0] if client else "",
         "user_agent": _header(scope, b"user-agent"),
-        "request_id": _header(scope, b"x-request-id") or uuid.uuid4().hex,
+        "request_id": _header(scope, b"x-request-id"),  # audit makes one up when the caller sent none
     }
 
 
