@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+import httpx
+import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
@@ -27,6 +29,8 @@ RUNS_PER_EXPERIMENT = 18  # 54 runs: per experiment a parent with children, plus
 POINTS_PER_KEY = 100  # two keys per run: 10,800 points
 BASE_TS = 1_700_000_000_000
 BIG_ARTIFACT = 1_500_000  # bytes: more than one 1 MiB chunk
+MODELS = ("mig-model-a", "mig-model-b", "mig-model-c")
+TRACES = 6
 
 
 @dataclasses.dataclass
@@ -74,7 +78,38 @@ def _populate(client: MlflowClient, data_dir: pathlib.Path) -> str:
             if i == 7:
                 client.delete_run(run_id)
     client.delete_experiment(client.create_experiment("mig-retired", tags={"old": "yes"}))
+    _register_models(client)
+    _log_traces(client.tracking_uri)
     return big_run
+
+
+def _register_models(client: MlflowClient) -> None:
+    """MODELS registered models, two versions each from runs holding notes, a `champion` alias."""
+    with_notes = [
+        run.info.run_id
+        for name in EXPERIMENTS
+        for run in _all_runs(client, client.get_experiment_by_name(name).experiment_id)
+        if run.info.lifecycle_stage == "active" and _files(client, run.info.run_id)
+    ]
+    for m, name in enumerate(MODELS):
+        client.create_registered_model(name, tags={"owner": f"t{m}"}, description=f"model {m}")
+        for v in range(2):
+            run_id = with_notes[(2 * m + v) % len(with_notes)]
+            client.create_model_version(name, f"runs:/{run_id}/notes", run_id=run_id, tags={"v": str(v)})
+        client.set_registered_model_alias(name, "champion", str(1 + m % 2))
+
+
+def _log_traces(url: str) -> None:
+    """TRACES traces of two spans each in the first experiment, through the fluent API."""
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment(EXPERIMENTS[0])
+    for i in range(TRACES):
+        with mlflow.start_span(f"predict-{i}") as span:
+            span.set_inputs({"x": i})
+            with mlflow.start_span("featurize") as inner:
+                inner.set_attribute("width", i * 2)
+            span.set_outputs({"y": i * 3})
+    mlflow.flush_trace_async_logging()
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +324,117 @@ def test_a_second_pass_copies_only_what_is_new(setup):
     assert report["artifact_files"] == 1
     assert report["verification"]["ok"] is True
     _assert_exact_copy(setup)
+
+
+def test_migrated_there_and_back(setup, tmp_path):
+    """The copy on the remote migrates back to a fresh local backend: everything, verified."""
+    config = tmp_path / "flowport.yaml"
+    config.write_text(
+        setup.config.read_text().replace(
+            "workspaces:",
+            f"  back:\n    kind: local\n    database_uri: sqlite:///{tmp_path / 'back.db'}\n"
+            f"    artifact_root: {tmp_path / 'back-artifacts'}\nworkspaces:",
+        )
+    )
+    report_path = tmp_path / "back.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowport.gateway.cli",
+            "migrate",
+            "--config",
+            str(config),
+            "--from",
+            "workspace:team-remote",
+            "--to",
+            "back",
+            "--state",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--verify",
+            "--report-json",
+            str(report_path),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_env(setup),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(report_path.read_text())
+    assert report["verification"]["ok"] is True
+    runs = len(EXPERIMENTS) * RUNS_PER_EXPERIMENT + 2  # the second pass added two
+    assert report["runs"]["created"] == runs
+    assert report["registered_models"]["created"] == len(MODELS)
+    assert report["model_versions"]["created"] == 2 * len(MODELS)
+    assert report["aliases"] == len(MODELS)
+    assert report["traces"]["created"] == TRACES
+    assert report["spans"] == 2 * TRACES
+
+
+# The notebook of a team: it holds run ids and a model URI, and is never edited.
+CLIENT_SCRIPT = """
+import hashlib, json, pathlib, sys, tempfile
+import mlflow
+from mlflow import MlflowClient
+
+client, seen, answers = MlflowClient(), [], {}
+for run_id in sys.argv[2:]:
+    run = client.get_run(run_id)
+    seen.append(run.info.run_id)
+    history = client.get_metric_history(run_id, "accuracy")
+    answers[run_id] = {
+        "name": run.info.run_name, "status": run.info.status, "params": run.data.params,
+        "history": sorted((m.step, m.timestamp, repr(m.value)) for m in history),
+    }
+    if run.info.lifecycle_stage == "active" and client.list_artifacts(run_id, "notes"):
+        notes = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/notes", dst_path=tempfile.mkdtemp())
+        answers[run_id]["notes"] = sorted(p.name for p in pathlib.Path(notes).iterdir())
+for name in sys.argv[1].split(","):
+    uri, into = f"models:/{name}@champion", tempfile.mkdtemp()
+    folder = pathlib.Path(mlflow.artifacts.download_artifacts(uri, dst_path=into))
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    answers[name] = {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+print(json.dumps({"answers": answers, "seen": seen}, sort_keys=True))
+"""
+
+
+def _run_client_script(url: str, run_ids: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT, ",".join(MODELS), *run_ids],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_client_script_gives_the_same_answers_before_and_after_the_switch(setup, tmp_path):
+    """One URL: the workspace moves from the local backend to the remote by a live config edit, and
+    a script holding old run ids and `models:/name@champion` answers the same, now from the copies."""
+    source = MlflowClient(setup.gateway_url)
+    experiment_id = source.get_experiment_by_name(EXPERIMENTS[1]).experiment_id
+    run_ids = [r.info.run_id for r in _all_runs(source, experiment_id)][:8]
+    base = setup.config.read_text().split("workspaces:")[0] + f"migration_state: sqlite:///{setup.state}\n"
+    with run_gateway(tmp_path, config=base + "workspaces:\n  default: here\n") as gateway:
+        before = _run_client_script(gateway.url, run_ids)
+        assert before["seen"] == run_ids
+        moved = base + "workspaces:\n  default: {backend: remote, migrated_from: here}\n"
+        (tmp_path / "flowport.yaml").write_text(moved)
+        gateway.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while (
+            httpx.get(f"{gateway.url}/api/3.0/mlflow/workspaces/default").json()["workspace"]["backend"]
+            != "remote"
+        ):
+            assert time.monotonic() < deadline, gateway.log.read_text()[-3000:]
+            time.sleep(0.1)
+        after = _run_client_script(gateway.url, run_ids)
+    assert after["answers"] == before["answers"]
+    assert after["seen"] == [_copy_id(setup, run_id) for run_id in run_ids]  # served by the copies
+    assert all(models for name, models in after["answers"].items() if name in MODELS)
 
 
 def test_verify_names_a_tampered_metric_point(setup):
