@@ -41,6 +41,7 @@ SOURCE_RUN = "mlflow.sourceRun"
 MODEL_ID = "mlflow.modelId"
 ASSESSMENT_SOURCE_RUN = "mlflow.assessment.sourceRunId"
 TRACE_REQUEST_ID = "mlflow.traceRequestId"  # a span attribute naming its trace (JSON string)
+SIZE_STATS = "mlflow.trace.sizeStats"  # metadata: {"num_spans": …} as the client counted them
 SPANS_PER_EXPORT = 500
 MAX_TRACE_LINKS = 100  # MLflow's LinkTracesToRun limit
 _OTEL_TRACE_ID = re.compile(r"tr-[0-9a-f]{32}")
@@ -208,6 +209,18 @@ def _keeps_id(source_id: str, spans: list[otel.Span]) -> bool:
     )
 
 
+def _unfinished(info: tracing_pb2.TraceInfoV3, copied: str | None) -> bool:
+    """Whether the trace may have gained spans since they were copied: none copied yet, still in
+    progress, or fewer copied than its size stats count (spans can arrive after the info)."""
+    if copied is None or info.state == tracing_pb2.TraceInfoV3.IN_PROGRESS:
+        return True
+    try:
+        expected = int(json.loads(info.trace_metadata.get(SIZE_STATS, "{}")).get("num_spans", 0))
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return int(copied.split(":", 1)[0]) < expected
+
+
 async def lineage(backend: Backend, experiment_id: str) -> dict[str, list[tracing_pb2.TraceInfoV3]]:
     """origin → the traces of a target experiment whose lineage tag names it."""
     found: dict[str, list[tracing_pb2.TraceInfoV3]] = {}
@@ -281,14 +294,9 @@ class TraceCopies:
         info_digest = value_digest(form)
         info_changed = aspects.get((source_id, "info")) != info_digest
         spans: list[otel.Span] | None = None
-        if (
-            fresh
-            or info_changed
-            or (source_id, "spans") not in aspects
-            or info.state == tracing_pb2.TraceInfoV3.IN_PROGRESS
-        ):
+        if fresh or info_changed or _unfinished(info, aspects.get((source_id, "spans"))):
             spans = await trace_spans(ctx.source, source_id)
-        changed = False
+        changed = wrote_spans = False
         if fresh:
             ctx.tally.traces.created += 1
             ctx.tally.tags += len(form["tags"])  # type: ignore[arg-type]
@@ -298,21 +306,23 @@ class TraceCopies:
                 return
             await self.experiment.writable()
             target_id = await self._start_copy(info, spans or [])
-        elif info_changed:
-            changed = True
-            if not ctx.dry_run:
-                await self.experiment.writable()
-                await self._start(info, target_id)
-                await self._drop_extra_tags(info, target_id)
         if spans is not None:
             count, digest = spans_digest(spans)
             if aspects.get((source_id, "spans")) != f"{count}:{digest}":
-                changed = True
+                changed = wrote_spans = True
                 ctx.tally.spans += count
                 if not ctx.dry_run:
                     await self.experiment.writable()
                     await self._log_spans(source_id, target_id, spans)
                     ctx.set_aspect(KIND, source_id, "spans", f"{count}:{digest}")
+        if (info_changed or wrote_spans) and not ctx.dry_run:
+            # Again after the spans, from which a server may widen the trace's time range: the
+            # info has the last word, as when the client writes a trace (spans, then info).
+            await self.experiment.writable()
+            await self._start(info, target_id)
+            if not fresh:
+                await self._drop_extra_tags(info, target_id)
+        changed |= info_changed and not fresh
         changed |= await self._sync_assessments(info, target_id, fresh)
         if not ctx.dry_run:
             ctx.set_aspect(KIND, source_id, "info", info_digest)

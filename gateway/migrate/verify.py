@@ -31,6 +31,7 @@ from flowport.v1.errors import ApiError
 
 KINDS = ("experiments", "runs", "params", "tags", "metric series", "metric points", "artifact files")
 KINDS += ("registered models", "model versions", "model aliases", "prompts", "prompt versions")
+KINDS += ("logged models", "run inputs/outputs", "traces", "spans", "assessments")
 
 
 @dataclasses.dataclass
@@ -106,6 +107,12 @@ class Verifier:
                 result.found("runs", f"run {origin} of {name}", f"{count} copies in the target (duplicates)")
         runs = await reading.runs(self.source, source.experiment_id)
         await asyncio.gather(*(self._guarded_run(run, by_id, name) for run in runs))
+        # They build on this module (its result, its artifact comparison).
+        from flowport.gateway.migrate.verify_logged_models import verify_logged_models
+        from flowport.gateway.migrate.verify_traces import verify_traces
+
+        await verify_logged_models(self, source, target_id, name, runs)
+        await verify_traces(self, source, target_id, name)
 
     async def _guarded_run(self, run: tracking_pb2.Run, copies: dict, where: str) -> None:
         async with self._slots:
@@ -158,11 +165,12 @@ class Verifier:
                     f"target {n_theirs} points (sha256 {d_theirs[:12]})",
                 )
         if self.artifacts:
-            await self._artifacts(source, target, name)
+            await self.compare_artifacts(source.info.artifact_uri, target.info.artifact_uri, name)
 
-    async def _artifacts(self, source: tracking_pb2.Run, target: tracking_pb2.Run, name: str) -> None:
-        source_root = reading.store_path(source.info.artifact_uri)
-        target_root = reading.store_path(target.info.artifact_uri)
+    async def compare_artifacts(self, source_uri: str, target_uri: str, name: str) -> None:
+        """The files under an object's artifact location (a run's, a logged model's) and its copy's."""
+        source_root = reading.store_path(source_uri)
+        target_root = reading.store_path(target_uri)
         if source_root is None or target_root is None:
             return
         mine = await _tree(self.source.artifact_store, source_root)
