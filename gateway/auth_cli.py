@@ -4,6 +4,10 @@
 Running gateways see a change within `auth.cache_seconds` (5 s by default). Passwords are read from
 a prompt or standard input, never from the command line (where `ps` and shell history keep them);
 a new token's secret goes to standard output alone, so `TOKEN=$(flowport auth tokens create bob)`.
+
+`flowport` builds its parser from `add_commands` for every command, so this module imports only
+what the parser needs; the state database (SQLAlchemy, Alembic, scrypt) is imported when one of
+these commands runs.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ import getpass
 import re
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from flowport.auth import audit
 from flowport.auth.access import Grant, ResourceKind, Role
-from flowport.auth.principal import PrincipalKind
-from flowport.auth.store import AuthStore
-from flowport.v1.errors import ApiError
+
+if TYPE_CHECKING:
+    from flowport.auth.store import AuthStore
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -121,7 +125,9 @@ def _principal_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from flowport.auth.store import AuthStore
     from flowport.gateway.config import ConfigError, default_home, load_config
+    from flowport.v1.errors import ApiError
 
     try:
         if args.config:
@@ -150,6 +156,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _run(store: AuthStore, args: argparse.Namespace) -> int:
+    from flowport.auth.principal import PrincipalKind
+
     what, action = args.what, args.action
     if what == "users":
         if action == "create":
@@ -237,6 +245,8 @@ def _run(store: AuthStore, args: argparse.Namespace) -> int:
 
 
 def _audit(store: AuthStore, args: argparse.Namespace) -> int:
+    from flowport.auth import audit
+
     query = audit.AuditQuery(
         principal=args.principal,
         action=args.action,
