@@ -99,7 +99,7 @@ def _compare_spans(verifier: Verifier, mine: list, theirs: list, name: str) -> N
         f"'{s.name}' ({s.span_id.hex()})" for s in mine if forms.pop(s.span_id.hex(), None) != span_form(s)
     ]
     differing += [f"'{f['name']}' ({span_id}, only in the target)" for span_id, f in forms.items()]
-    result.mismatched[SPANS] += len(differing) - 1  # `found` counts one
+    result.mismatched[SPANS] += max(len(differing) - 1, 0)  # `found` counts one
     result.found(
         SPANS,
         name,

@@ -7,6 +7,7 @@ pass copies only new traces, and `--verify` names a tampered span, assessment an
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -24,7 +25,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import AssessmentSource, LoggedModelInput, LoggedModelOutput, SpanEvent, ViewType
+from rich.console import Console
 
+from flowport.adapters.capabilities import Capability
+from flowport.adapters.registry import build_backend
+from flowport.gateway.migrate import migration, reading
+from flowport.gateway.migrate.endpoints import WorkspaceView
+from flowport.gateway.migrate.state import MigrationState
+from flowport.v1 import tracking_pb2
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -462,6 +470,34 @@ def test_a_second_pass_copies_only_new_traces(setup):
     _assert_exact_copy(setup, source, remote, same_ids=True)
 
 
+def test_copies_a_crash_left_unrecorded_are_found_by_lineage(setup):
+    """The window a SIGKILL may hit: a copy made in the target, its id not yet in the state. The next
+    pass finds each such copy by its `flowport.migrated_from` tag and adopts it: no second copy."""
+    forgotten = {"trace": 5, "logged_model": 1}
+    with sqlite3.connect(setup.state) as conn:
+        for kind, count in forgotten.items():
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT source_id FROM migrate_id_map WHERE kind = ? AND target = 'remote' "
+                    "ORDER BY source_id LIMIT ?",
+                    (kind, count),
+                )
+            ]
+            for table in ("migrate_id_map", "migrate_aspects"):
+                conn.executemany(
+                    f"DELETE FROM {table} WHERE kind = ? AND source_id = ? AND target = 'remote'",
+                    [(kind, i) for i in ids],
+                )
+    code, output, report = _migrate(setup, "--verify")
+    assert code == 0, output
+    assert report["verification"]["ok"] is True, output
+    assert report["traces"]["matched"] == forgotten["trace"] and report["traces"]["created"] == 0
+    assert report["logged_models"]["matched"] == forgotten["logged_model"]
+    assert report["logged_models"]["created"] == 0
+    _assert_exact_copy(setup, MlflowClient(setup.gateway_url), MlflowClient(setup.remote_url), same_ids=True)
+
+
 def test_trace_ids_the_target_holds_already_are_mapped(setup):
     """Another workspace of the source's own backend: every trace id is taken there (by the source
     itself), so each copy gets a new id, written into its spans; runs and models are new too."""
@@ -482,6 +518,60 @@ def test_trace_ids_the_target_holds_already_are_mapped(setup):
     assert {s.request_id for s in copy.data.spans} == {pairs[0][1]}
     assert {s.attributes["mlflow.traceRequestId"] for s in copy.data.spans} == {pairs[0][1]}
     _assert_exact_copy(setup, MlflowClient(setup.gateway_url), target, same_ids=False)
+
+
+def _local(directory: pathlib.Path) -> dict[str, str]:
+    return {
+        "database_uri": f"sqlite:///{directory / 'flowport.db'}",
+        "artifact_root": str(directory / "artifacts"),
+    }
+
+
+def test_a_target_without_logged_models_or_tracing_lists_them_as_gaps(setup):
+    """As Azure ML (neither): runs and their datasets are copied; logged models, traces and the runs'
+    links to models are counted in the report with the reason, nothing is written, nothing fails."""
+    source = MlflowClient(setup.gateway_url)
+    experiment_ids = [source.get_experiment_by_name(name).experiment_id for name in EXPERIMENTS]
+    traces = sum(len(_traces(source, e)) for e in experiment_ids)
+    runs = [source.get_run(r.info.run_id) for r in source.search_runs(experiment_ids)]
+    model_links = sum(len(r.inputs.model_inputs) + len(r.outputs.model_outputs) for r in runs)
+
+    async def run() -> tuple[int, dict, int]:
+        source = build_backend("here", "local", _local(setup.data_dir / "source"), max_threads=2)
+        target = build_backend("narrow", "local", _local(setup.data_dir / "narrow"), max_threads=2)
+        await source.start()
+        await target.start()
+        target.capabilities = target.capabilities - {Capability.LOGGED_MODELS, Capability.TRACING}
+        state = MigrationState(f"sqlite:///{setup.data_dir / 'narrow-state.db'}", "here", "narrow")
+        report_path = setup.data_dir / "narrow.json"
+        options = migration.MigrateOptions(
+            "", "here", "narrow", no_progress=True, report_json=str(report_path)
+        )
+        try:
+            views = WorkspaceView(source, "default"), WorkspaceView(target, "default")
+            code = await migration._migrate(options, Console(quiet=True), *views, state)
+            held = 0
+            for name in EXPERIMENTS:
+                request = tracking_pb2.GetExperimentByName(experiment_name=name)
+                copy = (await views[1].invoke("GetExperimentByName", request)).experiment.experiment_id
+                held += len(await reading.trace_infos(views[1], copy))
+                held += len(await reading.logged_models(views[1], copy))
+            return code, json.loads(report_path.read_text()), held
+        finally:
+            state.close()
+            await source.close()
+            await target.close()
+
+    code, report, held = asyncio.run(run())
+    assert code == 0, report["failures"]
+    gaps = {g["kind"]: g for g in report["gaps"]}
+    assert gaps["logged models"]["count"] == str(len(EXPERIMENTS))
+    assert gaps["traces"]["count"] == str(traces)
+    assert gaps["run inputs/outputs naming logged models"]["count"] == str(model_links) and model_links
+    assert all("cannot hold" in gaps[k]["reason"] for k in ("logged models", "traces"))
+    assert report["runs"]["created"] == len(runs) and report["dataset_inputs"] == len(EXPERIMENTS)
+    assert report["logged_models"]["created"] == report["traces"]["created"] == report["spans"] == 0
+    assert held == 0
 
 
 def test_verify_names_a_tampered_span_assessment_and_tag(setup):
