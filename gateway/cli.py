@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     workspaces.add_argument(
         "--timeout", type=float, default=10.0, help="seconds each backend has to answer (default 10)"
     )
+    workspaces.add_argument(
+        "--token",
+        help="with --url: a flowport API token or OIDC JWT ('-': read it from standard input); "
+        "default: MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, else MLFLOW_TRACKING_TOKEN",
+    )
     _add_migrate(sub)
     from flowport.gateway import auth_cli
 
@@ -166,14 +171,19 @@ def _workspaces(args: argparse.Namespace) -> int:
 
     from flowport.gateway import workspace_health
     from flowport.gateway.config import ConfigError
+    from flowport.sdk.credentials import authorization
     from flowport.v1.errors import ApiError
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.token and args.config:
+        print("flowport workspaces: --token signs in to a gateway: use it with --url", file=sys.stderr)
+        return 2
     try:
         if args.config:
             rows = asyncio.run(workspace_health.check_config(args.config, args.timeout))
         else:
-            rows = workspace_health.check_url(args.url, args.timeout)
+            token = sys.stdin.readline().strip() if args.token == "-" else args.token
+            rows = workspace_health.check_url(args.url, args.timeout, authorization(token))
     except ConfigError as err:
         print(f"flowport: configuration error\n{err}", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 
 From a configuration file, each backend is started and asked one cheap read (SearchExperiments
 with max_results=1) under a short deadline; from a running gateway's URL, the same read goes
-through the gateway in each workspace. A failure is its error's first line, never a secret.
+through the gateway in each workspace, signed in as the mlflow client would be (a token, or
+MLFLOW_TRACKING_USERNAME/PASSWORD, or MLFLOW_TRACKING_TOKEN). A failure is its error's first line,
+never a secret.
 """
 
 from __future__ import annotations
@@ -88,11 +90,20 @@ async def check_config(config_file: str, timeout: float) -> list[WorkspaceHealth
     ]
 
 
-def check_url(url: str, timeout: float) -> list[WorkspaceHealth]:
-    """A running gateway's workspaces (its workspace API), each read once through the gateway."""
+def check_url(url: str, timeout: float, authorization: str | None = None) -> list[WorkspaceHealth]:
+    """A running gateway's workspaces (its workspace API), each read once through the gateway;
+    `authorization` (`Bearer …`, `Basic …`) goes with every request. With auth on, the list holds
+    the workspaces where the caller has a role or a grant."""
     base = url.rstrip("/")
-    with httpx.Client(timeout=timeout) as http:
+    headers = {"authorization": authorization} if authorization else {}
+    with httpx.Client(timeout=timeout, headers=headers) as http:
         listed = http.get(f"{base}/api/3.0/mlflow/workspaces")
+        if listed.status_code == 401:
+            raise ApiError(
+                f"{base} answered the workspace list with {_error_of(listed)}; sign in with --token, "
+                "MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD",
+                "UNAUTHENTICATED",
+            )
         if listed.status_code != 200:
             raise ApiError(f"{base} answered the workspace list with {_error_of(listed)}", "BAD_REQUEST")
         rows = []

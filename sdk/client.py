@@ -1,9 +1,11 @@
 """A small Python client for flowport's gRPC API; it imports only the generated code.
 
-    with FlowportClient("127.0.0.1:50051") as fp:
+    with FlowportClient("127.0.0.1:50051", token=os.environ["FP_TOKEN"]) as fp:
         exp = fp.tracking.CreateExperiment(tracking_pb2.CreateExperiment(name="demo"))
 
-Errors arrive as `ApiError` carrying the MLflow error code the gateway sent.
+Errors arrive as `ApiError` carrying the MLflow error code the gateway sent. Credentials go as
+`authorization` metadata on every call, streamed ones included; they are never part of an error,
+a repr or a log line.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 
 import grpc
 
+from flowport.sdk.credentials import authorization
 from flowport.v1 import (
     artifacts_pb2,
     artifacts_pb2_grpc,
+    auth_pb2_grpc,
     registry_pb2_grpc,
     tracing_pb2_grpc,
     tracking_pb2_grpc,
@@ -59,22 +63,42 @@ class _Stub:
 
 
 class FlowportClient:
+    """Stubs for each flowport service over one channel.
+
+    `credentials` makes it a TLS channel (with a client certificate for a gateway with `auth.mtls`).
+    `token=`, or `username=` with `password=`, sign the client in; without them it reads
+    MLFLOW_TRACKING_USERNAME/PASSWORD, else MLFLOW_TRACKING_TOKEN. They travel as plain metadata:
+    grpc's call credentials refuse an insecure channel, and on TLS cost a thread hop per call.
+    """
+
     def __init__(
-        self, target: str, *, workspace: str | None = None, credentials: grpc.ChannelCredentials | None = None
+        self,
+        target: str,
+        *,
+        workspace: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
+        signed_in = authorization(token, username, password)
         options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
         self.channel = (
             grpc.secure_channel(target, credentials, options)
             if credentials
             else grpc.insecure_channel(target, options)
         )
-        self.metadata: tuple[tuple[str, str], ...] = (("x-mlflow-workspace", workspace),) if workspace else ()
-        self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self.metadata)
-        self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self.metadata)
-        self.tracing = _Stub(tracing_pb2_grpc.TracingServiceStub(self.channel), self.metadata)
-        self.workspaces = _Stub(workspaces_pb2_grpc.WorkspaceServiceStub(self.channel), self.metadata)
+        metadata = [("x-mlflow-workspace", workspace)] if workspace else []
+        if signed_in:
+            metadata.append(("authorization", signed_in))
+        self._metadata: tuple[tuple[str, str], ...] = tuple(metadata)
+        self.tracking = _Stub(tracking_pb2_grpc.TrackingServiceStub(self.channel), self._metadata)
+        self.registry = _Stub(registry_pb2_grpc.ModelRegistryServiceStub(self.channel), self._metadata)
+        self.tracing = _Stub(tracing_pb2_grpc.TracingServiceStub(self.channel), self._metadata)
+        self.workspaces = _Stub(workspaces_pb2_grpc.WorkspaceServiceStub(self.channel), self._metadata)
+        self.auth = _Stub(auth_pb2_grpc.AuthServiceStub(self.channel), self._metadata)
         self._artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(self.channel)
-        self.artifacts = _Stub(self._artifacts, self.metadata)
+        self.artifacts = _Stub(self._artifacts, self._metadata)
 
     def upload_file(self, local_path: str | pathlib.Path, artifact_path: str) -> None:
         """Stream a local file to `artifact_path` (relative to the artifact root)."""
@@ -86,7 +110,7 @@ class FlowportClient:
                     yield artifacts_pb2.UploadArtifact(data=chunk)
 
         try:
-            self._artifacts.UploadArtifact(messages(), metadata=self.metadata)
+            self._artifacts.UploadArtifact(messages(), metadata=self._metadata)
         except grpc.RpcError as err:
             raise _translate(err) from None
 
@@ -96,7 +120,7 @@ class FlowportClient:
         try:
             with open(local_path, "wb") as f:
                 for chunk in self._artifacts.DownloadArtifact(
-                    artifacts_pb2.DownloadArtifact(artifact_path=artifact_path), metadata=self.metadata
+                    artifacts_pb2.DownloadArtifact(artifact_path=artifact_path), metadata=self._metadata
                 ):
                     f.write(chunk.data)
                     written += len(chunk.data)

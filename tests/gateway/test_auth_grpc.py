@@ -8,6 +8,7 @@ import base64
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import grpc
@@ -16,8 +17,9 @@ import pytest
 
 from flowport.gateway.config import ServeConfig
 from flowport.gateway.server import refuse_exposure_without_auth
+from flowport.sdk import FlowportClient
 from flowport.v1 import artifacts_pb2, artifacts_pb2_grpc, tracking_pb2, tracking_pb2_grpc
-from flowport.v1.errors import ERROR_CODE_METADATA_KEY
+from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 from tests.fixtures.certificates import CertificateAuthority
 from tests.fixtures.processes import run_gateway
 
@@ -65,29 +67,38 @@ def admin(gw, path: str, body: dict) -> dict:
     return response.json()
 
 
-def channel(gw, pki, client=None) -> grpc.Channel:
+def tls(pki, client=None) -> grpc.ChannelCredentials:
     """TLS to the gateway, presenting `client`'s certificate (default: laptop-7, a name with no role)."""
     ca, _, _, laptop = pki
     client = client or laptop
-    credentials = grpc.ssl_channel_credentials(
+    return grpc.ssl_channel_credentials(
         ca.cert.read_bytes(), client.key.read_bytes(), client.cert.read_bytes()
     )
-    return grpc.secure_channel(gw.grpc_target, credentials)
+
+
+def channel(gw, pki, client=None) -> grpc.Channel:
+    return grpc.secure_channel(gw.grpc_target, tls(pki, client))
 
 
 @pytest.fixture(scope="module")
 def setup(gw):
-    """A viewer with a token, a role for the certificate's name, and an experiment with a run."""
-    name = f"v-{uuid.uuid4().hex[:6]}"
-    admin(gw, "/api/2.0/mlflow/users/create", {"username": name, "password": uuid.uuid4().hex})
-    for who in (name, "ingest-bot"):
-        role = {
-            "principal_kind": "user",
-            "principal_name": who,
-            "role": "viewer" if who == name else "editor",
-        }
-        admin(gw, "/api/2.0/flowport/auth/role-bindings/set", role)
-    token = admin(gw, "/api/2.0/flowport/auth/tokens/create", {"username": name})["secret"]
+    """A viewer and an editor with tokens, a role for the certificate's name, and an experiment."""
+    people = {}
+    for role in ("viewer", "editor"):
+        name = f"{role[0]}-{uuid.uuid4().hex[:6]}"
+        admin(gw, "/api/2.0/mlflow/users/create", {"username": name, "password": uuid.uuid4().hex})
+        admin(
+            gw,
+            "/api/2.0/flowport/auth/role-bindings/set",
+            {"principal_kind": "user", "principal_name": name, "role": role},
+        )
+        people[role] = admin(gw, "/api/2.0/flowport/auth/tokens/create", {"username": name})["secret"]
+        people[f"{role}_name"] = name
+    admin(
+        gw,
+        "/api/2.0/flowport/auth/role-bindings/set",
+        {"principal_kind": "user", "principal_name": "ingest-bot", "role": "editor"},
+    )
     admin_token = admin(gw, "/api/2.0/flowport/auth/tokens/create", {})["secret"]
     headers = {"authorization": f"Bearer {admin_token}"}
     experiment_id = httpx.post(
@@ -95,52 +106,66 @@ def setup(gw):
         json={"name": f"g-{uuid.uuid4().hex[:6]}"},
         headers=headers,
     ).json()["experiment_id"]
-    return {"viewer": token, "experiment_id": experiment_id}
+    return {**people, "experiment_id": experiment_id}
+
+
+def audit_events(gw, principal: str, actions: set[str]) -> list[dict]:
+    """The principal's audit records once those of `actions` are there (they are written async)."""
+    deadline = time.monotonic() + 30
+    while True:
+        events = admin(gw, "/api/2.0/flowport/audit/search", {"principal": principal})["events"]
+        if actions <= {e["action"] for e in events}:
+            return events
+        assert time.monotonic() < deadline, f"no audit records of {actions - {e['action'] for e in events}}"
+        time.sleep(0.2)
 
 
 def _code(err: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
-    trailing = dict(err.trailing_metadata() or ())
-    return err.code(), trailing.get(ERROR_CODE_METADATA_KEY, "")
+    trailing = dict(err.trailing_metadata() or ()).get(ERROR_CODE_METADATA_KEY, "")
+    return err.code(), trailing
 
 
 def test_tokens_in_metadata_and_the_same_refusals_as_http(gw, pki, setup):
     """A token in the metadata names the caller, whatever certificate the channel presents."""
-    with channel(gw, pki) as ch:
-        tracking = tracking_pb2_grpc.TrackingServiceStub(ch)
-        request = tracking_pb2.GetExperiment(experiment_id=setup["experiment_id"])
+    request = tracking_pb2.GetExperiment(experiment_id=setup["experiment_id"])
+    with channel(gw, pki) as ch:  # the door's own status codes
         with pytest.raises(grpc.RpcError) as err:  # laptop-7 has no role
-            tracking.GetExperiment(request)
-        assert _code(err.value) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
-        with pytest.raises(grpc.RpcError) as err:
-            tracking.GetExperiment(request, metadata=[("authorization", "Bearer fpt_wrong")])
-        assert _code(err.value) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
-        assert err.value.details() == "Invalid credentials"
-        viewer = [("authorization", f"Bearer {setup['viewer']}")]
-        assert (
-            tracking.GetExperiment(request, metadata=viewer).experiment.experiment_id
-            == setup["experiment_id"]
-        )
-        with pytest.raises(grpc.RpcError) as err:
-            tracking.DeleteExperiment(
-                tracking_pb2.DeleteExperiment(experiment_id=setup["experiment_id"]), metadata=viewer
-            )
-        assert _code(err.value) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
-        # Streamed artifact calls are governed too: a viewer may not upload.
-        artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(ch)
-        upload = iter(
-            [
-                artifacts_pb2.UploadArtifact(
-                    artifact_path=f"{setup['experiment_id']}/x/artifacts/f.txt", data=b"hi"
-                )
-            ]
-        )
-        with pytest.raises(grpc.RpcError) as err:
-            artifacts.UploadArtifact(upload, metadata=viewer)
+            tracking_pb2_grpc.TrackingServiceStub(ch).GetExperiment(request)
         assert _code(err.value) == (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
         download = artifacts_pb2.DownloadArtifact(artifact_path=f"{setup['experiment_id']}/x/artifacts/f.txt")
-        with pytest.raises(grpc.RpcError) as err:
+        with pytest.raises(grpc.RpcError) as err:  # a malformed header, on a streamed call
+            artifacts = artifacts_pb2_grpc.ArtifactsServiceStub(ch)
             list(artifacts.DownloadArtifact(download, metadata=[("authorization", "Basic bm8=")]))
         assert _code(err.value) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
+    with FlowportClient(gw.grpc_target, credentials=tls(pki), token="fpt_wrong") as stranger:
+        with pytest.raises(ApiError) as err:
+            stranger.tracking.GetExperiment(request)
+        assert (err.value.error_code, err.value.message) == ("UNAUTHENTICATED", "Invalid credentials")
+    with FlowportClient(gw.grpc_target, credentials=tls(pki), token=setup["viewer"]) as viewer:
+        assert viewer.tracking.GetExperiment(request).experiment.experiment_id == setup["experiment_id"]
+        with pytest.raises(ApiError) as err:
+            viewer.tracking.DeleteExperiment(
+                tracking_pb2.DeleteExperiment(experiment_id=setup["experiment_id"])
+            )
+        assert err.value.error_code == "PERMISSION_DENIED"
+        # Streamed artifact calls are governed too: a viewer may not upload.
+        with pytest.raises(ApiError) as err:
+            viewer.upload_file(__file__, f"{setup['experiment_id']}/x/artifacts/f.txt")
+        assert err.value.error_code == "PERMISSION_DENIED"
+
+
+def test_the_sdk_token_names_the_caller_on_a_certificate_channel_streams_included(gw, pki, setup, tmp_path):
+    """laptop-7's certificate alone may do nothing: every call below is the editor's token at work."""
+    source = tmp_path / "model.bin"
+    source.write_bytes(os.urandom((1 << 20) + 7))
+    with FlowportClient(gw.grpc_target, credentials=tls(pki), token=setup["editor"]) as fp:
+        run = fp.tracking.CreateRun(tracking_pb2.CreateRun(experiment_id=setup["experiment_id"])).run
+        path = f"{setup['experiment_id']}/{run.info.run_id}/artifacts/model.bin"
+        fp.upload_file(source, path)
+        assert fp.download_file(path, tmp_path / "back.bin") == source.stat().st_size
+    assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
+    events = audit_events(gw, setup["editor_name"], {"CreateRun", "UploadArtifact", "DownloadArtifact"})
+    assert {(e["auth_method"], e["outcome"]) for e in events} == {("token", "allowed")}
 
 
 def test_a_client_certificate_names_the_principal(gw, pki, setup):
@@ -168,14 +193,10 @@ def test_a_client_certificate_names_the_principal(gw, pki, setup):
 def test_without_a_client_certificate_there_is_no_connection(gw, pki, setup):
     ca = pki[0]
     credentials = grpc.ssl_channel_credentials(ca.cert.read_bytes())  # TLS, but no client certificate
-    with grpc.secure_channel(gw.grpc_target, credentials) as ch:
-        with pytest.raises(grpc.RpcError) as err:
-            tracking_pb2_grpc.TrackingServiceStub(ch).GetExperiment(
-                tracking_pb2.GetExperiment(experiment_id="0"),
-                metadata=[("authorization", f"Bearer {setup['viewer']}")],
-                timeout=10,
-            )
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    with FlowportClient(gw.grpc_target, credentials=credentials, token=setup["viewer"]) as fp:
+        with pytest.raises(ApiError) as err:  # a token does not stand in for the certificate
+            fp.tracking.GetExperiment(tracking_pb2.GetExperiment(experiment_id="0"), timeout=10)
+        assert err.value.error_code == "TEMPORARILY_UNAVAILABLE"  # gRPC UNAVAILABLE: no handshake
 
 
 @pytest.mark.parametrize("flag", ["--host", "--grpc-host"])
