@@ -309,13 +309,13 @@ class TraceCopies:
         if spans is not None:
             count, digest = spans_digest(spans)
             if aspects.get((source_id, "spans")) != f"{count}:{digest}":
-                changed = wrote_spans = True
+                changed, wrote_spans = True, count > 0
                 ctx.tally.spans += count
                 if not ctx.dry_run:
                     await self.experiment.writable()
                     await self._log_spans(source_id, target_id, spans)
                     ctx.set_aspect(KIND, source_id, "spans", f"{count}:{digest}")
-        if (info_changed or wrote_spans) and not ctx.dry_run:
+        if ((info_changed and not fresh) or wrote_spans) and not ctx.dry_run:
             # Again after the spans, from which a server may widen the trace's time range: the
             # info has the last word, as when the client writes a trace (spans, then info).
             await self.experiment.writable()
