@@ -55,6 +55,10 @@ MAX_TRACE_LINKS = 100
 _SERVER_TAGS = frozenset({SPANS_LOCATION_TAG, ARTIFACT_LOCATION_TAG})
 
 
+# Writers of one new trace that may race at once (the client's export workers, its StartTraceV3).
+_RACE_ATTEMPTS = 16
+
+
 def _preview(text: str | None) -> str | None:
     if text is None:
         return None
@@ -243,17 +247,22 @@ class TraceStore:
     # -- writing trace info ----------------------------------------------------------------------
 
     def _write_racing(self, write: Callable[[orm.Session], Any]) -> Any:
-        """Run `write` in a transaction, once more if it lost a race to create the same trace.
+        """Run `write` in a transaction, again (a bounded number of times) while it loses races to
+        create the same trace's rows.
 
-        A trace's spans and its info arrive concurrently and either may insert `trace_info`; the
-        loser's insert fails on the primary key, and its second attempt finds the row and merges.
+        A trace's info and its spans arrive concurrently — the client exports spans from several
+        workers — and each may insert `trace_info` or one of its tags; a loser's insert fails on the
+        primary key, and its next attempt finds the rows the winner committed and merges into them.
+        Every lost race means another writer committed, so a few attempts are enough.
         """
-        try:
-            with self._sessions.transaction() as s:
-                return write(s)
-        except sa.exc.IntegrityError:
-            with self._sessions.transaction() as s:
-                return write(s)
+        for _ in range(_RACE_ATTEMPTS - 1):
+            try:
+                with self._sessions.transaction() as s:
+                    return write(s)
+            except sa.exc.IntegrityError:
+                continue
+        with self._sessions.transaction() as s:  # the last attempt's error is the caller's
+            return write(s)
 
     def _experiment(self, s: orm.Session, experiment_id: str) -> schema.Experiment:
         row = s.scalars(

@@ -144,6 +144,43 @@ def test_spans_and_info_racing_from_two_threads(store):
         assert trace.trace_info.state == pb.TraceInfoV3.OK and len(trace.spans) == 2
 
 
+def test_many_exporters_racing_on_one_new_trace_lose_no_span(store):
+    """The stock client exports a trace's spans from several workers at once: every export of a
+    trace nobody has stored yet races to create its rows; each must succeed and keep its spans."""
+    exporters = 8
+    for _ in range(40):
+        otel_id = os.urandom(16)
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(exporters)
+
+        def export(n: int, otel_id=otel_id, errors=errors, barrier=barrier) -> None:
+            span = trace_pb2.Span(
+                trace_id=otel_id,
+                span_id=bytes([n + 1]) * 8,
+                parent_span_id=b"\xff" * 8,
+                name=f"worker-{n}",
+                start_time_unix_nano=START_NS + n,
+                end_time_unix_nano=START_NS + 10 + n,
+            )
+            barrier.wait()
+            try:
+                if n == 0:  # one worker sends the trace's info, as the client's StartTraceV3
+                    _start(store, "tr-" + otel_id.hex())
+                else:
+                    _log(store, [span])
+            except BaseException as exc:  # surfaced by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=export, args=(n,)) for n in range(exporters)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors
+        spans = _get(store, "tr-" + otel_id.hex()).spans
+        assert sorted(span.name for span in spans) == [f"worker-{n}" for n in range(1, exporters)]
+
+
 def test_a_bad_span_rejects_the_whole_export(store):
     good = _spans(os.urandom(16))
     bad = trace_pb2.Span(trace_id=b"abc", span_id=b"\x03" * 8, name="bad")
