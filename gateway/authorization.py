@@ -148,13 +148,9 @@ class Governance:
         # What a run, trace or logged model belongs to never changes; a name can point elsewhere later.
         self._owners: TTLCache[tuple[str, str, str], str | None] = TTLCache(200_000, 3600)
         self._names: TTLCache[tuple[str, str, str], str | None] = TTLCache(10_000, config.cache_seconds)
-        self.admin = Administration(
-            store,
-            self._blocking,
-            default_role=config.default_role,
-            on_change=self.forget,
-            check_password=self.authenticator.check_password,
-        )
+        self.admin = self._administration()
+        self._retiring: set[asyncio.Future] = set()  # what a reload replaced, closed once unused
+        self._closing = asyncio.Event()
 
     @classmethod
     def from_config(cls, config: AuthConfig, home: pathlib.Path) -> Governance:
@@ -167,10 +163,50 @@ class Governance:
                 log.info("auth: created the bootstrap admin '%s'", username)
         return cls(config, store)
 
+    def _administration(self) -> Administration:
+        return Administration(
+            self.store,
+            self._blocking,
+            default_role=self.config.default_role,
+            on_change=self.forget,
+            check_password=self.authenticator.check_password,
+        )
+
     def start(self) -> None:
         self.audit.start()
 
+    def reconfigure(self, config: AuthConfig, audit: AuditSink | None, *, grace: float) -> None:
+        """Run by `config` from now on (a live reload; gateway.auth_reload decided what may change:
+        never the state database). `audit`, started, replaces the audit sink. Cached rows and
+        credentials are dropped and read again; the count of failed passwords carries over. The
+        replaced authenticator serves the calls already inside it, and is closed `grace` seconds on."""
+        old, keep_oidc = self.authenticator, config.oidc == self.config.oidc
+        authenticator = Authenticator(config, self.store, oidc=old.oidc if keep_oidc else None)
+        authenticator.failed_logins = old.failed_logins
+        self.config, self.authenticator = config, authenticator
+        self._access = TTLCache(50_000, config.cache_seconds)
+        self._names = TTLCache(10_000, config.cache_seconds)
+        self.admin = self._administration()
+        self._spawn(self._retire(old, keep_oidc, grace))
+        if audit is not None:
+            replaced, self.audit = self.audit, audit
+            self._spawn(replaced.close())  # writes what it holds; new records go to `audit`
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, authenticator: Authenticator, keep_oidc: bool, grace: float) -> None:
+        with contextlib.suppress(TimeoutError):  # the gateway closing ends the grace early
+            await asyncio.wait_for(self._closing.wait(), grace)
+        if keep_oidc:  # its successor verifies with the same JWKS client
+            authenticator.oidc = None
+        await authenticator.close()
+
     async def close(self) -> None:
+        self._closing.set()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.audit.close()
         await self.authenticator.close()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -5,7 +5,8 @@ A reload re-reads and checks the file; any mistake keeps the running configurati
 mistake). Otherwise backends whose kind and options are unchanged are kept as they are (same object,
 same connections), new or changed ones are built and started, then the routing snapshot is swapped in
 one assignment and the backends no longer configured are closed once their in-flight calls finish.
-It must never take the gateway down, nor log a secret.
+The `auth:` section is applied in the same step, as far as it may change live (gateway.auth_reload).
+It must never take the gateway down, turn authentication off unasked, nor log a secret.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 from flowport.adapters.backend import Backend
 from flowport.adapters.registry import build_backend
-from flowport.gateway.config import BackendSpec, ConfigError, GatewayConfig, load_config
+from flowport.gateway.auth_reload import PreparedAuth, plan_auth
+from flowport.gateway.authorization import Governance
+from flowport.gateway.config import BackendSpec, ConfigError, GatewayConfig, default_home, load_config
 from flowport.gateway.migrated_ids import load_translations
 from flowport.gateway.service import GatewayService, make_snapshot
 
@@ -141,11 +144,17 @@ class ConfigReloader:
         drain_timeout: float,
         seen: Fingerprint = None,
         build: BuildBackend = build_backend,
+        insecure: bool = False,
     ) -> None:
         self.service = service
         self.path = path
         self.max_threads = max_threads
         self.drain_timeout = drain_timeout  # how long a dropped backend's in-flight calls may take
+        self.insecure = insecure  # started with --insecure: a reload may remove the `auth:` section
+        governance = service.governance
+        self._door_mtls = governance.config.mtls if governance is not None else None  # bound at start
+        self._home = default_home()
+        self._switched_off: set[asyncio.Task] = set()  # governances a reload removed, closing once idle
         self._seen = seen if seen is not None else fingerprint(path)
         self._build = build
         self._lock = asyncio.Lock()  # one reload at a time (a SIGHUP during a file-triggered one waits)
@@ -170,6 +179,9 @@ class ConfigReloader:
         self._stopped = True
         async with self._lock:
             pass
+        for task in self._switched_off:  # the doors are closed: no call is left to finish
+            task.cancel()
+        await asyncio.gather(*self._switched_off, return_exceptions=True)
 
     async def reload(self, why: str) -> bool:
         """Apply the file as it is now; False (and the running configuration kept) on any mistake."""
@@ -207,9 +219,47 @@ class ConfigReloader:
             config,
             {workspace: t.sources for workspace, t in old.translations.items()},
         )
-        if change.empty and not config.migrated_from:
+        governance = self.service.governance
+        auth = plan_auth(
+            governance.config if governance is not None else None,
+            config.auth,
+            door_mtls=self._door_mtls,
+            home=self._home,
+            insecure=self.insecure,
+        )
+        if auth.refusal:
+            return self._refused(why, [auth.refusal])
+        for line in auth.restart:
+            log.warning("reload: %s", line)
+        if change.empty and not config.migrated_from and not auth.applies:
             log.info("reload (%s) of %s: no changes", why, self.path)
             return True
+        prepared = PreparedAuth(self.service, auth, self._home, self.drain_timeout)
+        try:
+            await prepared.prepare()
+        except Exception as err:  # e.g. the state database or the audit file cannot be opened
+            secrets = (
+                {"password": config.auth.bootstrap_admin[1]}
+                if config.auth and config.auth.bootstrap_admin
+                else {}
+            )
+            message = _scrubbed(f"{type(err).__name__}: {err}", secrets)
+            return self._refused(why, [f"{self.path}: auth: cannot be applied: {message}"])
+        try:
+            return await self._switch(config, why, change, auth.lines, prepared)
+        finally:
+            if not prepared.committed:  # refused, or failed: what was opened for it is closed
+                await prepared.discard()
+
+    async def _switch(
+        self,
+        config: GatewayConfig,
+        why: str,
+        change: ConfigChange,
+        auth_lines: tuple[str, ...],
+        prepared: PreparedAuth,
+    ) -> bool:
+        old = self.service.snapshot
         try:  # re-read on every reload: a migration pass since the last one may have added ids
             translations = await asyncio.to_thread(load_translations, config, self.path)
         except ConfigError as err:
@@ -244,11 +294,30 @@ class ConfigReloader:
                 translations=translations,
             )
         )
-        log.info("reload (%s) of %s applied (%d change(s))", why, self.path, len(change.lines))
+        switched_off = await prepared.commit()  # no await before its switch: one step with the swap
+        lines = (*change.lines, *auth_lines)
+        log.info("reload (%s) of %s applied (%d change(s))", why, self.path, len(lines))
         for line in change.lines:
             log.info("%s", line)
+        for line in auth_lines:
+            (log.warning if prepared.change.turns_off else log.info)("%s", line)
         self.service.retire({name: old.backends[name] for name in sorted(change.dropped)}, self.drain_timeout)
+        if switched_off is not None:
+            self._close_when_idle(switched_off)
         return True
+
+    def _close_when_idle(self, governance: Governance) -> None:
+        """Calls already inside it finish with it (their audit records written) before it closes."""
+
+        async def close() -> None:
+            try:
+                await asyncio.sleep(self.drain_timeout)
+            finally:
+                await governance.close()
+
+        task = asyncio.create_task(close(), name="close the removed auth")
+        self._switched_off.add(task)
+        task.add_done_callback(self._switched_off.discard)
 
 
 async def _quietly_close(backend: Backend) -> None:

@@ -143,6 +143,7 @@ async def serve(config: ServeConfig) -> None:
             max_threads=config.max_threads,
             drain_timeout=config.graceful_shutdown_seconds,
             seen=seen,
+            insecure=config.insecure,
         )
         loop.add_signal_handler(signal.SIGHUP, reloader.on_signal)
         if config.watch_config:
