@@ -171,11 +171,6 @@ def setup(tmp_path_factory):
         gateway_config, _ = _configs(data_dir, source_dir, "")
         gateway = stack.enter_context(run_gateway(source_dir, config=gateway_config))
         client = point_mlflow_at(gateway.url, monkeypatch)
-        # One export at a time: concurrent exports of one trace's spans and info can lose spans to a
-        # race in the local backend's trace store (a trace tag inserted twice), and this test needs a
-        # source whose traces are whole.
-        monkeypatch.setenv("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", "1")
-        mlflow.tracing.reset()
         models, linked = _populate(client, data_dir)
         remote_url = remote.result()
         config = data_dir / "flowport.yaml"
