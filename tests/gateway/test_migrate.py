@@ -22,6 +22,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
+from tests.fixtures.mlflow_client import client_for
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
 EXPERIMENTS = ("mig-vision", "mig-nlp", "mig-tabular")
@@ -117,7 +118,7 @@ def setup(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("migrate")
     source_dir = data_dir / "source"
     with run_gateway(source_dir) as gateway, run_mlflow_server(data_dir / "remote") as remote_url:
-        big_run = _populate(MlflowClient(gateway.url), data_dir)
+        big_run = _populate(client_for(gateway.url), data_dir)
         config = data_dir / "flowport.yaml"
         config.write_text(
             f"""backends:
@@ -202,7 +203,7 @@ def _without_lineage(tags: dict[str, str]) -> dict[str, str]:
 
 def _assert_exact_copy(setup: Setup) -> None:
     """Every source experiment and run is in the remote exactly once, equal in every copied field."""
-    source, remote = MlflowClient(setup.gateway_url), MlflowClient(setup.remote_url)
+    source, remote = client_for(setup.gateway_url), client_for(setup.remote_url)
     for name in (*EXPERIMENTS, "mig-retired"):
         mine = source.get_experiment_by_name(name)
         theirs = remote.get_experiment_by_name(name)
@@ -234,7 +235,7 @@ def _assert_exact_copy(setup: Setup) -> None:
 
 def _artifact_bytes(url: str, run_id: str, path: str, dest: pathlib.Path) -> bytes:
     dest.mkdir(parents=True, exist_ok=True)
-    return pathlib.Path(MlflowClient(url).download_artifacts(run_id, path, str(dest))).read_bytes()
+    return pathlib.Path(client_for(url).download_artifacts(run_id, path, str(dest))).read_bytes()
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(setup):
@@ -246,7 +247,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(setup):
     assert report["metric_points"] == len(EXPERIMENTS) * RUNS_PER_EXPERIMENT * 2 * POINTS_PER_KEY
     assert "would create" in output
     assert not setup.state.exists()
-    remote = MlflowClient(setup.remote_url)
+    remote = client_for(setup.remote_url)
     assert [e.name for e in remote.search_experiments(view_type=ViewType.ALL)] == ["Default"]
 
 
@@ -297,7 +298,7 @@ def test_a_second_pass_copies_only_what_is_new(setup):
     assert report["runs"]["created"] == 0 and report["runs"]["updated"] == 0
     assert report["metric_points"] == 0 and report["artifact_files"] == 0
 
-    source = MlflowClient(setup.gateway_url)
+    source = client_for(setup.gateway_url)
     experiment_id = source.get_experiment_by_name("mig-nlp").experiment_id
     existing = _all_runs(source, experiment_id)[3].info.run_id
     source.log_batch(
@@ -405,7 +406,12 @@ def _run_client_script(url: str, run_ids: list[str]) -> dict:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": url,
+            "MLFLOW_REGISTRY_URI": url,
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        },
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -414,7 +420,7 @@ def _run_client_script(url: str, run_ids: list[str]) -> dict:
 def test_a_client_script_gives_the_same_answers_before_and_after_the_switch(setup, tmp_path):
     """One URL: the workspace moves from the local backend to the remote by a live config edit, and
     a script holding old run ids and `models:/name@champion` answers the same, now from the copies."""
-    source = MlflowClient(setup.gateway_url)
+    source = client_for(setup.gateway_url)
     experiment_id = source.get_experiment_by_name(EXPERIMENTS[1]).experiment_id
     run_ids = [r.info.run_id for r in _all_runs(source, experiment_id)][:8]
     base = setup.config.read_text().split("workspaces:")[0] + f"migration_state: sqlite:///{setup.state}\n"
@@ -530,7 +536,7 @@ def test_killed_at_seeded_points_then_resumed_leaves_an_exact_copy(setup, tmp_pa
             row[0] for row in conn.execute("SELECT value FROM tags WHERE key = 'flowport.migrated_from'")
         ]
         copies = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
-    source = MlflowClient(setup.gateway_url)
+    source = client_for(setup.gateway_url)
     source_runs = [
         r.info.run_id
         for e in source.search_experiments(view_type=ViewType.ALL)

@@ -15,11 +15,11 @@ import time
 
 import httpx
 import pytest
-from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 from flowport.sdk.client import FlowportClient
 from flowport.v1 import tracking_pb2
+from tests.fixtures.mlflow_client import client_for
 from tests.fixtures.processes import Gateway, run_gateway, run_mlflow_server
 
 EXPERIMENTS = ("e1", "e2", "e3", "e4", "e5")
@@ -78,7 +78,7 @@ def switched(tmp_path_factory) -> Switched:
     with run_mlflow_server(data_dir / "remote") as remote_url:
         config = _config(data_dir, remote_url, "here")
         with run_gateway(data_dir, config=config) as gateway:
-            client = MlflowClient(gateway.url)
+            client = client_for(gateway.url)
             old_experiments = {name: client.create_experiment(name) for name in EXPERIMENTS}
             old_runs = {}
             for name in ("e1", "e4", "e5"):
@@ -96,7 +96,7 @@ def switched(tmp_path_factory) -> Switched:
             (data_dir / "flowport.yaml").write_text(moved)
             gateway.proc.send_signal(signal.SIGHUP)
             _wait_for_backend(gateway, "remote")
-            remote = MlflowClient(remote_url)
+            remote = client_for(remote_url)
             copies = {}
             for experiment in remote.search_experiments():
                 for run in remote.search_runs([experiment.experiment_id]):
@@ -107,14 +107,14 @@ def switched(tmp_path_factory) -> Switched:
 
 def test_the_copies_have_new_ids(switched):
     """The premise: old and new ids differ, for runs and for experiments."""
-    remote = MlflowClient(switched.remote_url)
+    remote = client_for(switched.remote_url)
     assert set(switched.copies) == set(switched.old_runs.values())
     assert all(old != new for old, new in switched.copies.items())
     assert remote.get_experiment_by_name("e4").experiment_id != switched.old_experiments["e4"]
 
 
 def test_old_run_ids_read_the_copies(switched):
-    client = MlflowClient(switched.gateway.url)
+    client = client_for(switched.gateway.url)
     for name, old in switched.old_runs.items():
         run = client.get_run(old)
         assert run.info.run_id == switched.copies[old]
@@ -125,11 +125,11 @@ def test_old_run_ids_read_the_copies(switched):
 
 
 def test_writes_to_an_old_run_id_land_on_the_copy(switched):
-    client = MlflowClient(switched.gateway.url)
+    client = client_for(switched.gateway.url)
     old = switched.old_runs["e4"]
     client.log_metric(old, "after-the-move", 3.5, step=1)
     client.set_tag(old, "moved", "yes")
-    copy = MlflowClient(switched.remote_url).get_run(switched.copies[old])
+    copy = client_for(switched.remote_url).get_run(switched.copies[old])
     assert copy.data.metrics["after-the-move"] == 3.5
     assert copy.data.tags["moved"] == "yes"
 
@@ -145,17 +145,17 @@ def test_runs_uri_with_an_old_id_downloads_the_copied_artifact(switched, tmp_pat
 
 
 def test_a_model_version_from_an_old_run_points_at_the_copy(switched):
-    client = MlflowClient(switched.gateway.url)
+    client = client_for(switched.gateway.url)
     old = switched.old_runs["e4"]
     client.create_registered_model("moved-model")
     version = client.create_model_version("moved-model", f"runs:/{old}/notes", run_id=old)
-    theirs = MlflowClient(switched.remote_url).get_model_version("moved-model", version.version)
+    theirs = client_for(switched.remote_url).get_model_version("moved-model", version.version)
     assert theirs.run_id == switched.copies[old]
 
 
 def test_old_experiment_ids_the_target_does_not_use_resolve_to_the_copies(switched):
-    client = MlflowClient(switched.gateway.url)
-    remote = MlflowClient(switched.remote_url)
+    client = client_for(switched.gateway.url)
+    remote = client_for(switched.remote_url)
     for name in ("e4", "e5"):
         old_id = switched.old_experiments[name]
         assert client.get_experiment(old_id).name == name
@@ -168,9 +168,9 @@ def test_old_experiment_ids_the_target_does_not_use_resolve_to_the_copies(switch
 def test_an_id_the_target_uses_itself_keeps_its_meaning(switched):
     """Old e1 was experiment 1 here; on the remote, 1 is the copy of e4 or e5. The target's own id
     wins: ids handed out after the switch must not change meaning (documented)."""
-    client = MlflowClient(switched.gateway.url)
+    client = client_for(switched.gateway.url)
     assert switched.old_experiments["e1"] == "1"
-    theirs = MlflowClient(switched.remote_url).get_experiment("1").name
+    theirs = client_for(switched.remote_url).get_experiment("1").name
     assert theirs in ("e4", "e5")
     assert client.get_experiment("1").name == theirs
 
@@ -234,7 +234,7 @@ def test_with_auth_on_permissions_are_checked_on_the_copies(switched, tmp_path):
             "/api/2.0/mlflow/users/create", json={"username": "reader", "password": user_password}
         )
         assert created.status_code == 200, created.text
-        copy_of_e4 = MlflowClient(switched.remote_url).get_experiment_by_name("e4").experiment_id
+        copy_of_e4 = client_for(switched.remote_url).get_experiment_by_name("e4").experiment_id
         grant = {"username": "reader", "resource_type": "experiment", "resource_id": copy_of_e4}
         granted = admin.post("/api/3.0/mlflow/users/permissions/grant", json={**grant, "permission": "READ"})
         assert granted.status_code == 200, granted.text
