@@ -1,11 +1,11 @@
 """Why the stock server's small calls sit far above the echo floor: `python -m bench.nagle`.
 
 Starts the stock `mlflow server` with 1 worker, with its default 4, and with 4 on asyncio's loop instead of
-uvloop (`--uvicorn-opts "--loop asyncio"`), and times keep-alive calls whose answer is one write (`/health`)
-and two writes (`experiments/get`: Flask's headers, then its body). With several workers uvicorn binds the
-listening socket itself and leaves its `proto` at 0; asyncio then skips TCP_NODELAY on accepted sockets
-(uvicorn #3149), so a two-write answer waits for the client's delayed ACK (~40 ms). uvloop sets
-TCP_NODELAY on every TCP socket, so the default install is spared."""
+uvloop (`--uvicorn-opts "--loop asyncio"`), and times keep-alive `/health` and `experiments/get` calls.
+With several workers uvicorn binds the listening socket itself and leaves its `proto` at 0; asyncio then
+skips TCP_NODELAY on accepted sockets (uvicorn #3149), so an answer written in two pieces (headers, then
+body) waits for the client's delayed ACK (~40 ms). uvloop sets TCP_NODELAY on every TCP socket, so an
+install with uvloop (uvicorn[standard]) is spared."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pathlib
 import statistics
 import sys
 import tempfile
+import time
 
 from bench import ops, servers
 from bench.client import Http, timed
@@ -41,16 +42,18 @@ def main(argv: list[str] | None = None) -> int:
             (label, stack.enter_context(_stock(f"stock-{i}", pathlib.Path(tmp) / "stock", workers, loop)))
             for i, (label, workers, loop) in enumerate(configs)
         ]
+        time.sleep(10)  # each stock server starts a job runner and huey consumers: let them settle
         print("| stock server | call | p50 ms | p99 ms | calls >= 30 ms |\n|---|---|---|---|---|")
         for label, server in started:
             http = Http(server.url)
             calls = {
-                "GET /health (one write)": lambda http=http: http.request("GET", "/health"),
-                "experiments/get (two writes)": lambda http=http: http.get(
+                "GET /health": lambda http=http: http.request("GET", "/health"),
+                "experiments/get": lambda http=http: http.get(
                     f"{ops.API}/experiments/get", {"experiment_id": "0"}
                 ),
             }
             for call, op in calls.items():
+                timed(op, 50, 5.0)  # warm
                 timing = timed(op, args.calls, 30.0)
                 stalls = sum(lat * 1000 >= STALL_MS for lat in timing.latencies)
                 print(
