@@ -44,7 +44,7 @@ def summarize(results: Results, rows: list[Row], columns: list[str]) -> list[dic
             pick = min if row.better == "lower" else max
             best = pick(stock, key=stock.get)
             entry["best_stock"] = best
-            if FLOWPORT in cells and stock[best]:
+            if row.compare and FLOWPORT in cells and stock[best]:
                 entry["ratio"] = cells[FLOWPORT]["median"] / stock[best]
         summary.append(entry)
     return summary
