@@ -1,11 +1,11 @@
 """Why the stock server's small calls sit far above the echo floor: `python -m bench.nagle`.
 
-Starts the stock `mlflow server` with 1 worker, with its default 4, and with 4 on asyncio's loop instead of
-uvloop (`--uvicorn-opts "--loop asyncio"`), and times keep-alive `/health` and `experiments/get` calls.
-With several workers uvicorn binds the listening socket itself and leaves its `proto` at 0; asyncio then
-skips TCP_NODELAY on accepted sockets (uvicorn #3149), so an answer written in two pieces (headers, then
-body) waits for the client's delayed ACK (~40 ms). uvloop sets TCP_NODELAY on every TCP socket, so an
-install with uvloop (uvicorn[standard]) is spared."""
+Starts the stock `mlflow server` with 1 worker and with its default 4, each on uvloop and on asyncio's
+loop (`--uvicorn-opts "--loop asyncio"`, what an install without uvloop runs), and times keep-alive
+`/health` and `experiments/get` calls. With several workers uvicorn binds the listening socket itself
+and leaves its `proto` at 0; asyncio then skips TCP_NODELAY on accepted sockets (uvicorn #3149), so an
+answer written in two pieces (headers, then body) waits for the client's delayed ACK (~40 ms). uvloop
+sets TCP_NODELAY on every TCP socket, so an install with uvloop (uvicorn[standard]) is spared."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = [
         ("1 worker", 1, None),
         ("4 workers (default)", None, None),
+        ("1 worker, --loop asyncio", 1, "asyncio"),
         ("4 workers, --loop asyncio", 4, "asyncio"),
     ]
     with tempfile.TemporaryDirectory(prefix="flowport-nagle-") as tmp, contextlib.ExitStack() as stack:
