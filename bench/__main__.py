@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 "grpc": stack.enter_context(servers.grpc_echo(workdir / "echo")),
             }
             order = [name for name in servers.ALL if name in running]
+            trees = {server.proc.pid for server in running.values()}
+            if servers.PROXY in running:
+                trees.add(stock_1w.proc.pid)
+            waited = servers.settle(sorted(trees))
+            print(f"bench: servers settled after {waited:.0f}s")
             ctx = Context(
                 sizes,
                 workdir,

@@ -161,6 +161,32 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root = psutil.Process(pid)
+        for proc in (root, *root.children(recursive=True)):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def settle(pids: list[int], idle_cores: float = 0.15, timeout: float = 120.0) -> float:
+    """Wait until the servers' trees use less than `idle_cores` of CPU over a second: the stock server
+    answers /health while its job runner and huey consumers are still importing MLflow for a while.
+    Returns the seconds waited."""
+    started = time.monotonic()
+    before = sum(_tree_cpu_seconds(pid) for pid in pids)
+    while time.monotonic() - started < timeout:
+        time.sleep(1.0)
+        now = sum(_tree_cpu_seconds(pid) for pid in pids)
+        if now - before < idle_cores:
+            break
+        before = now
+    return time.monotonic() - started
+
+
 class RssWatch:
     """Samples a process tree's RSS every 20 ms while in use: the baseline before and the peak during."""
 
