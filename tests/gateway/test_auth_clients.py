@@ -17,6 +17,7 @@ from flowport.sdk import FlowportClient
 from flowport.sdk.credentials import PASSWORD_ENV, TOKEN_ENV, USERNAME_ENV, authorization
 from flowport.v1 import auth_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
+from tests.fixtures.config_files import BOOTSTRAP_ADMIN, config_file, local_backend
 from tests.fixtures.processes import run_gateway
 
 ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex
@@ -27,18 +28,9 @@ _CREDENTIAL_ENV = (TOKEN_ENV, USERNAME_ENV, PASSWORD_ENV)
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     data = tmp_path_factory.mktemp("auth-clients")
-    config = f"""
-backends:
-  local:
-    kind: local
-    database_uri: "sqlite:///{data / "flowport.db"}"
-    artifact_root: "{data / "artifacts"}"
-workspaces:
-  default: local
-  team-a: local
-auth:
-  bootstrap_admin: {{username: admin, password: "${{FP_ADMIN_PASSWORD}}"}}
-"""
+    config = config_file(
+        local_backend("local", data), {"default": "local", "team-a": "local"}, BOOTSTRAP_ADMIN
+    )
     with run_gateway(data, config=config, env={"FP_ADMIN_PASSWORD": ADMIN_PASSWORD}) as gateway:
         yield gateway
 

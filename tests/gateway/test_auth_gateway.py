@@ -23,6 +23,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.server.auth.client import AuthServiceClient
 
+from tests.fixtures.config_files import BOOTSTRAP_ADMIN, config_file, local_backend
 from tests.fixtures.identity_provider import run_identity_provider
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway
@@ -41,16 +42,9 @@ def idp():
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory, idp):
     data = tmp_path_factory.mktemp("auth-gateway")
-    config = f"""
-backends:
-  local:
-    kind: local
-    database_uri: "sqlite:///{data / "flowport.db"}"
-    artifact_root: "{data / "artifacts"}"
-workspaces:
-  default: local
-auth:
-  bootstrap_admin: {{username: admin, password: "${{FP_ADMIN_PASSWORD}}"}}
+    config = (
+        config_file(local_backend("local", data), {"default": "local"}, BOOTSTRAP_ADMIN)
+        + f"""\
   oidc:
     issuer: "{idp.issuer}"
     audience: flowport
@@ -58,6 +52,7 @@ auth:
     refetch_interval_seconds: 0
   audit: {{jsonl: "{data / "audit.jsonl"}"}}
 """
+    )
     with run_gateway(data, config=config, env={"FP_ADMIN_PASSWORD": ADMIN_PASSWORD}) as gateway:
         yield gateway
 
@@ -434,7 +429,7 @@ def test_secrets_never_appear_in_logs_audit_records_or_the_database(gw):
     gateway wrote (its log, the audit JSON lines, the state and backend databases)."""
     time.sleep(1.0)  # let the audit writer catch up
     written = {"gateway log": gw.log.read_bytes(), "audit jsonl": (gw.data_dir / "audit.jsonl").read_bytes()}
-    for database in [*gw.data_dir.glob("gateway.db*"), *gw.data_dir.glob("flowport.db*")]:  # with -wal files
+    for database in [*gw.data_dir.glob("gateway.db*"), *gw.data_dir.glob("local.db*")]:  # with -wal files
         written[database.name] = database.read_bytes()
     assert len(SECRETS) > 10 and written["audit jsonl"] and "gateway.db" in written
     for where, data in written.items():

@@ -21,27 +21,22 @@ from flowport.sdk import FlowportClient
 from flowport.v1 import artifacts_pb2, artifacts_pb2_grpc, tracking_pb2, tracking_pb2_grpc
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 from tests.fixtures.certificates import CertificateAuthority
+from tests.fixtures.config_files import BOOTSTRAP_ADMIN, config_file, local_backend
 from tests.fixtures.processes import run_gateway
 
 ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex
 
 
 def _config(data, ca: CertificateAuthority, server) -> str:
-    return f"""
-backends:
-  local:
-    kind: local
-    database_uri: "sqlite:///{data / "flowport.db"}"
-    artifact_root: "{data / "artifacts"}"
-workspaces:
-  default: local
-auth:
-  bootstrap_admin: {{username: admin, password: "${{FP_ADMIN_PASSWORD}}"}}
+    return (
+        config_file(local_backend("local", data), {"default": "local"}, BOOTSTRAP_ADMIN)
+        + f"""\
   mtls:
     ca_file: "{ca.cert}"
     cert_file: "{server.cert}"
     key_file: "{server.key}"
 """
+    )
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from flowport.gateway.auth_reload import plan_auth
 from flowport.sdk import FlowportClient
 from flowport.v1 import tracking_pb2
 from tests.fixtures.certificates import CertificateAuthority
+from tests.fixtures.config_files import config_file, local_backend
 from tests.fixtures.identity_provider import run_identity_provider
 from tests.fixtures.processes import free_port, stop_process, wait_http
 
@@ -110,16 +111,9 @@ def admin_post(gw: Gateway, path: str, body: dict) -> dict:
 
 
 def file_text(data: pathlib.Path, auth: str | None) -> str:
-    text = f"""
-backends:
-  local:
-    kind: local
-    database_uri: "sqlite:///{data / "flowport.db"}"
-    artifact_root: "{data / "artifacts"}"
-workspaces:
-  default: local
-"""
-    return text + (f"auth:\n{auth}" if auth is not None else "")
+    return config_file(
+        local_backend("local", data), {"default": "local"}, f"auth:\n{auth}" if auth is not None else ""
+    )
 
 
 BOOTSTRAP = '  bootstrap_admin: {username: admin, password: "${FP_ADMIN_PASSWORD}"}\n'

@@ -22,6 +22,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
+from tests.fixtures.config_files import local_backend
 from tests.fixtures.mlflow_client import client_for
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -333,8 +334,7 @@ def test_migrated_there_and_back(setup, tmp_path):
     config.write_text(
         setup.config.read_text().replace(
             "workspaces:",
-            f"  back:\n    kind: local\n    database_uri: sqlite:///{tmp_path / 'back.db'}\n"
-            f"    artifact_root: {tmp_path / 'back-artifacts'}\nworkspaces:",
+            local_backend("back", tmp_path) + "workspaces:",
         )
     )
     report_path = tmp_path / "back.json"
@@ -508,8 +508,7 @@ def test_killed_at_seeded_points_then_resumed_leaves_an_exact_copy(setup, tmp_pa
     config.write_text(
         setup.config.read_text().replace(
             "workspaces:",
-            f"  target:\n    kind: local\n    database_uri: sqlite:///{target_db}\n"
-            f"    artifact_root: {tmp_path / 'target-artifacts'}\nworkspaces:",
+            local_backend("target", tmp_path) + "workspaces:",
         )
     )
     state = tmp_path / "state.db"

@@ -33,6 +33,7 @@ from flowport.gateway.config import load_config
 from flowport.gateway.reload import ConfigReloader, build_backends, plan
 from flowport.gateway.service import GatewayService
 from flowport.v1 import tracking_pb2
+from tests.fixtures.config_files import config_file, local_backend
 from tests.fixtures.processes import free_port, run_gateway, run_mlflow_server, stop_process, wait_http
 
 BIG = 64 << 20  # far more than the socket buffers between client and gateway can hold
@@ -109,19 +110,6 @@ def serve(data_dir: pathlib.Path, config: str, *flags: str) -> Iterator[Gateway]
         stop_process(proc)
 
 
-def local(name: str, data_dir: pathlib.Path) -> str:
-    return (
-        f"  {name}:\n    kind: local\n    database_uri: sqlite:///{data_dir / f'{name}.db'}\n"
-        f"    artifact_root: {data_dir / f'{name}-artifacts'}\n"
-    )
-
-
-def config(backends: str, workspaces: dict[str, str]) -> str:
-    return (
-        "backends:\n" + backends + "workspaces:\n" + "".join(f"  {w}: {b}\n" for w, b in workspaces.items())
-    )
-
-
 # --- what the clients see ------------------------------------------------------------------------
 
 
@@ -193,7 +181,9 @@ def stock_client(monkeypatch):
 
 def test_file_edit_repoints_a_workspace_without_failing_calls_in_flight(tmp_path, stock_client):
     a_db, b_db = tmp_path / "a.db", tmp_path / "b.db"
-    with serve(tmp_path, config(local("a", tmp_path), {"default": "a"}), "--reload-interval", "0.2") as gw:
+    with serve(
+        tmp_path, config_file(local_backend("a", tmp_path), {"default": "a"}), "--reload-interval", "0.2"
+    ) as gw:
         client = stock_client(gw.url)
         client.create_experiment("written-before")
         data = blob()
@@ -203,8 +193,8 @@ def test_file_edit_repoints_a_workspace_without_failing_calls_in_flight(tmp_path
 
         download = SlowDownload(gw.url, "big/blob.bin")
         upload = SlowUpload(gw.url, "slow/upload.bin", data)
-        both = local("a", tmp_path) + local("b", tmp_path)
-        gw.edit(config(both, {"default": "b", "team-a": "a"}))
+        both = local_backend("a", tmp_path) + local_backend("b", tmp_path)
+        gw.edit(config_file(both, {"default": "b", "team-a": "a"}))
         gw.wait_mapping({"default": "b", "team-a": "a"})
 
         client.create_experiment("written-after")
@@ -222,7 +212,7 @@ def test_file_edit_repoints_a_workspace_without_failing_calls_in_flight(tmp_path
         assert not (tmp_path / "b-artifacts" / "slow").exists()
 
         # A leaves the configuration while the download is still being read from it.
-        gw.edit(config(local("b", tmp_path), {"default": "b"}))
+        gw.edit(config_file(local_backend("b", tmp_path), {"default": "b"}))
         gw.wait_mapping({"default": "b"})
         client.create_experiment("written-after-a-left")
         assert "backend 'a' (local) removed" in gw.log_text()
@@ -234,7 +224,7 @@ def test_file_edit_repoints_a_workspace_without_failing_calls_in_flight(tmp_path
         # Broken edits: the running mapping stays and keeps answering; each mistake is logged.
         gw.edit(f"backends:\n  b: {{kind: local, token: {SECRET}\nworkspaces: [\n")
         gw.wait_log("is not valid YAML")
-        gw.edit(config("  b:\n    kind: no-such-kind\n", {"default": "b"}))
+        gw.edit(config_file("  b:\n    kind: no-such-kind\n", {"default": "b"}))
         gw.wait_log("unknown backend kind 'no-such-kind'")
         assert gw.mapping() == {"default": "b"}
         assert client.get_experiment_by_name("written-after-a-left") is not None
@@ -250,14 +240,14 @@ def test_sighup_repoints_to_a_remote_and_back_with_a_download_in_flight(tmp_path
     a_db, b_db = tmp_path / "a.db", tmp_path / "b.db"
     with (
         run_mlflow_server(tmp_path / "remote") as remote_url,
-        serve(tmp_path, config(local("a", tmp_path), {"default": "a"}), "--no-reload") as gw,
+        serve(tmp_path, config_file(local_backend("a", tmp_path), {"default": "a"}), "--no-reload") as gw,
     ):
         client = stock_client(gw.url)
         assert "--no-reload" in gw.log_text()
         a_connections = gw.open_files(a_db)
         remote = f"  remote:\n    kind: mlflow\n    url: {remote_url}\n"
 
-        gw.edit(config(local("a", tmp_path) + remote, {"default": "remote", "team-a": "a"}))
+        gw.edit(config_file(local_backend("a", tmp_path) + remote, {"default": "remote", "team-a": "a"}))
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_mapping({"default": "remote", "team-a": "a"})
         assert "reload (SIGHUP)" in gw.log_text()
@@ -268,7 +258,11 @@ def test_sighup_repoints_to_a_remote_and_back_with_a_download_in_flight(tmp_path
         data = blob()
         assert httpx.put(f"{gw.url}{ARTIFACTS}/big/blob.bin", content=data, timeout=120).status_code == 200
         download = SlowDownload(gw.url, "big/blob.bin")  # through the remote backend's connection pool
-        gw.edit(config(local("a", tmp_path) + local("b", tmp_path), {"default": "b", "team-a": "a"}))
+        gw.edit(
+            config_file(
+                local_backend("a", tmp_path) + local_backend("b", tmp_path), {"default": "b", "team-a": "a"}
+            )
+        )
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_mapping({"default": "b", "team-a": "a"})
         client.create_experiment("back-on-local")
@@ -279,7 +273,9 @@ def test_sighup_repoints_to_a_remote_and_back_with_a_download_in_flight(tmp_path
         gw.wait_log("backend 'remote' closed")
         assert gw.open_files(a_db) == a_connections  # A was never rebuilt across both reloads
 
-        gw.edit(config(local("b", tmp_path) + "  c:\n    kind: no-such-kind\n", {"default": "b"}))
+        gw.edit(
+            config_file(local_backend("b", tmp_path) + "  c:\n    kind: no-such-kind\n", {"default": "b"})
+        )
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_log("unknown backend kind 'no-such-kind'")
         assert gw.mapping() == {"default": "b", "team-a": "a"}
