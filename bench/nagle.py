@@ -15,7 +15,6 @@ import pathlib
 import statistics
 import sys
 import tempfile
-import time
 
 from bench import ops, servers
 from bench.client import Http, timed
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             (label, stack.enter_context(_stock(f"stock-{i}", pathlib.Path(tmp) / "stock", workers, loop)))
             for i, (label, workers, loop) in enumerate(configs)
         ]
-        time.sleep(10)  # each stock server starts a job runner and huey consumers: let them settle
+        servers.settle([server.proc.pid for _, server in started])  # job runners, huey consumers
         print("| stock server | call | p50 ms | p99 ms | calls >= 30 ms |\n|---|---|---|---|---|")
         for label, server in started:
             http = Http(server.url)
