@@ -890,5 +890,6 @@ def test_peak_memory_stays_bounded(emulator, bucket, gcs):
     assert report["ok"]
     assert gcs.bucket(bucket).get_blob("big/file.bin").size == megabytes << 20
     # The peak grew by far less than the 64 MiB that went through: about two chunks, the writer's
-    # and the one on the wire (buffering the whole stream instead adds over 100 MiB).
-    assert report["growth_kib"] < 32 * 1024, report
+    # and the one on the wire, ~20 MiB on a quiet machine and up to ~38 MiB beside another busy test
+    # process (buffering the whole stream instead adds over 100 MiB).
+    assert report["growth_kib"] < 48 * 1024, report
