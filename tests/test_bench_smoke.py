@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import sys
 from bench.servers import ALL, FLOWPORT, PROXY, STOCK_4W
 from bench.sizes import SIZES
 from bench.workloads import FLOOR, rows
+from tests.fixtures.processes import NO_JOBS
 
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -48,6 +50,9 @@ def test_tiny_run_fills_every_row_with_sane_numbers(tmp_path):
         capture_output=True,
         text=True,
         timeout=600,
+        # The harness is under test here, not the stock server's GenAI job runner (six processes that
+        # a real bench run keeps, as the server's default).
+        env={**os.environ, **NO_JOBS},
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     report = json.loads((out / "results.json").read_text())
