@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from google.protobuf import json_format
-from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from flowport.adapters.otel_values import attribute_text
 from flowport.v1.errors import invalid_parameter
 
 SPAN_TYPE = "mlflow.spanType"
@@ -25,25 +24,6 @@ _STATUS_NAMES = {
     trace_pb2.Status.STATUS_CODE_OK: "OK",
     trace_pb2.Status.STATUS_CODE_ERROR: "ERROR",
 }
-
-
-def any_value(value: common_pb2.AnyValue) -> Any:
-    """An OTLP AnyValue as a Python value."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind)
-
-
-def attribute_text(value: common_pb2.AnyValue) -> str:
-    """An attribute as MLflow keeps it: strings as they are, anything else JSON-encoded."""
-    decoded = any_value(value)
-    # bytes_value has no JSON form: str() it, as MLflow's TraceJSONEncoder does.
-    return decoded if isinstance(decoded, str) else json.dumps(decoded, default=str)
 
 
 def unquoted(text: str | None) -> str | None:

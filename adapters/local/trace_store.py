@@ -25,7 +25,6 @@ from flowport.adapters.local.span_rows import (
     SPAN_OUTPUTS,
     TRACE_TAG_PREFIX,
     SpanRow,
-    any_value,
     span_from_content,
     span_row,
 )
@@ -38,6 +37,7 @@ from flowport.adapters.local.trace_schema import (
     TraceTag,
 )
 from flowport.adapters.local.validation import parse_experiment_id, validate_max_results
+from flowport.adapters.otel_values import any_value
 from flowport.v1 import tracing_pb2 as pb
 from flowport.v1.errors import does_not_exist, invalid_parameter
 

@@ -25,7 +25,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2 as otel
 
 from flowport.adapters.backend import Backend
 from flowport.adapters.capabilities import Capability
-from flowport.adapters.local.span_rows import attribute_text
+from flowport.adapters.otel_values import attribute_text
 from flowport.gateway.migrate import reading
 from flowport.gateway.migrate.content import MIGRATED_FROM, value_digest
 from flowport.gateway.migrate.context import MigrationContext
