@@ -342,7 +342,9 @@ def test_arm_unreachable_at_start_answers_with_the_reason_then_recovers(tmp_path
             listing = f"{gateway.url}/api/2.0/mlflow-artifacts/artifacts"
             run_folder = {"path": f"experiments/0/runs/{'0' * 32}/artifacts"}
             for reply in (
-                httpx.get(f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}),
+                httpx.get(
+                    f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=60
+                ),
                 httpx.get(listing, params=run_folder, timeout=60),
             ):
                 assert reply.status_code == 503
@@ -354,7 +356,9 @@ def test_arm_unreachable_at_start_answers_with_the_reason_then_recovers(tmp_path
             # Artifact calls check again too, not only tracking calls.
             reply = httpx.get(listing, params=run_folder, timeout=60)
             assert reply.status_code == 200 and reply.json().get("files", []) == []
-            reply = httpx.get(f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
+            reply = httpx.get(
+                f"{gateway.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, timeout=60
+            )
             assert reply.status_code == 200 and reply.json()["experiment"]["name"] == "Default"
     finally:
         azure.cloud.unavailable = False
