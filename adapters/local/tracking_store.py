@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc, orm
 from sqlalchemy.dialects import postgresql, sqlite
 
-from flowport.adapters.local import artifact_uris, run_search, schema, search, workspace_rows
+from flowport.adapters.local import artifact_uris, metric_rows, run_search, schema, search, workspace_rows
 from flowport.adapters.local import validation as v
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
@@ -70,6 +70,29 @@ def _run_is_visible(run_uuid: Any) -> sa.ColumnElement[bool]:
     """The run of a child row (metrics, ...) is in the current workspace: another workspace's run
     reads as an unknown one."""
     return sa.exists().where(schema.Run.run_uuid == run_uuid, workspace_rows.run_visible())
+
+
+def _batch_points(metrics: Sequence[pb.Metric]) -> list[metric_rows.Point]:
+    """(key, value, timestamp, step) of each metric of a batch; MISSING_PARAMETER naming the first one
+    that lacks its key, value or timestamp."""
+    points = []
+    for i, m in enumerate(metrics):
+        if not (m.HasField("key") and m.key and m.HasField("value") and m.HasField("timestamp")):
+            v.require_value(m.key if m.HasField("key") else None, f"metrics[{i}].key")
+            v.require_value(m.value if m.HasField("value") else None, f"metrics[{i}].value")
+            v.require_value(m.timestamp if m.HasField("timestamp") else None, f"metrics[{i}].timestamp")
+        points.append((m.key, m.value, m.timestamp, m.step))
+    return points
+
+
+def _validate_points(points: Sequence[metric_rows.Point]) -> None:
+    """`validate_metric` on each point, in order; a name is checked once (only its first point can
+    fail on it), a timestamp every time."""
+    named: set[str] = set()
+    for i, (key, value, timestamp, step) in enumerate(points):
+        if timestamp < 0 or key not in named:
+            v.validate_metric(key, value, timestamp, step, path=f"metrics[{i}]")
+            named.add(key)
 
 
 class TrackingStore:
@@ -629,44 +652,7 @@ class TrackingStore:
         self, s: orm.Session, run_id: str, metrics: Sequence[tuple[str, float, int, int]]
     ) -> None:
         """Append to the history (ignoring exact duplicates) and move latest_metrics forward."""
-        rows: dict[tuple, dict[str, Any]] = {}
-        for key, value, timestamp, step in metrics:
-            is_nan, stored = v.sanitize_metric_value(value)
-            rows.setdefault(
-                (key, timestamp, step, stored, is_nan),
-                {
-                    "run_uuid": run_id,
-                    "key": key,
-                    "value": stored,
-                    "timestamp": timestamp,
-                    "step": step,
-                    "is_nan": is_nan,
-                },
-            )
-        if not rows:
-            return
-        s.execute(_insert(s, schema.Metric).on_conflict_do_nothing(), list(rows.values()))
-        # Latest = max by (step, timestamp, value); on ties the first one logged stays.
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows.values():
-            best = latest.get(row["key"])
-            if best is None or (row["step"], row["timestamp"], row["value"]) > (
-                best["step"],
-                best["timestamp"],
-                best["value"],
-            ):
-                latest[row["key"]] = row
-        L = schema.LatestMetric
-        stmt = _insert(s, L).values(list(latest.values()))
-        x = stmt.excluded
-        # One atomic upsert: concurrent writers cannot both insert, nor move the latest backwards.
-        s.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["key", "run_uuid"],
-                set_={"value": x.value, "timestamp": x.timestamp, "step": x.step, "is_nan": x.is_nan},
-                where=sa.tuple_(x.step, x.timestamp, x.value) > sa.tuple_(L.step, L.timestamp, L.value),
-            )
-        )
+        metric_rows.insert_points(s, run_id, metrics)
 
     def _insert_model_metrics(self, s: orm.Session, run: schema.Run, metrics: Sequence[pb.Metric]) -> None:
         with_model = [m for m in metrics if m.model_id]
@@ -799,27 +785,24 @@ class TrackingStore:
 
     def log_batch(self, request: pb.LogBatch) -> pb.LogBatch.Response:
         v.require(request, "run_id")
-        for i, m in enumerate(request.metrics):
-            v.require_value(m.key if m.HasField("key") else None, f"metrics[{i}].key")
-            v.require_value(m.value if m.HasField("value") else None, f"metrics[{i}].value")
-            v.require_value(m.timestamp if m.HasField("timestamp") else None, f"metrics[{i}].timestamp")
+        points = _batch_points(request.metrics)
         for i, p in enumerate(request.params):
             v.require_value(p.key, f"params[{i}].key")
         for i, t in enumerate(request.tags):
             v.require_value(t.key, f"tags[{i}].key")
         run_id = request.run_id
         v.validate_run_id(run_id)
-        for i, m in enumerate(request.metrics):
-            v.validate_metric(m.key, m.value, m.timestamp, m.step, path=f"metrics[{i}]")
+        _validate_points(points)
         params = [v.validate_param(p.key, p.value, path=f"params[{i}]") for i, p in enumerate(request.params)]
         tags = [v.validate_tag(t.key, t.value, path=f"tags[{i}]") for i, t in enumerate(request.tags)]
-        v.validate_batch_limits(len(request.metrics), len(params), len(tags))
+        v.validate_batch_limits(len(points), len(params), len(tags))
         v.validate_param_keys_unique([k for k, _ in params])
+        with_model = [m for m in request.metrics if m.model_id] if points else []
         with self._sessions.transaction() as s:
             row = self._active_run(s, run_id, lock=bool(tags))
             self._insert_params(s, run_id, self._check_params(s, run_id, dict(params), single=False))
-            self._insert_metrics(s, run_id, [(m.key, m.value, m.timestamp, m.step) for m in request.metrics])
-            self._insert_model_metrics(s, row, request.metrics)
+            metric_rows.insert_points(s, run_id, points)
+            self._insert_model_metrics(s, row, with_model)
             self._set_tags(s, row, dict(tags))
         return pb.LogBatch.Response()
 
