@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from google.protobuf import json_format
 from sqlalchemy import orm
+from sqlalchemy.dialects import postgresql, sqlite
 
 from flowport.adapters.local import schema, search, trace_search, workspace_rows
 from flowport.adapters.local.clock import now_ms
@@ -53,10 +54,8 @@ PREVIEW_LENGTH = 1000
 MAX_TRACE_LINKS = 100
 # Tags the server owns: a client's StartTraceV3 may not overwrite them.
 _SERVER_TAGS = frozenset({SPANS_LOCATION_TAG, ARTIFACT_LOCATION_TAG})
-
-
-# Writers of one new trace that may race at once (the client's export workers, its StartTraceV3).
-_RACE_ATTEMPTS = 16
+# trace_info's columns, each set in an inserted row (a multi-row insert takes the same keys in each).
+_TRACE_INFO_COLUMNS = tuple(c.name for c in TraceInfo.__table__.columns)
 
 
 def _preview(text: str | None) -> str | None:
@@ -246,24 +245,6 @@ class TraceStore:
 
     # -- writing trace info ----------------------------------------------------------------------
 
-    def _write_racing(self, write: Callable[[orm.Session], Any]) -> Any:
-        """Run `write` in a transaction, again (a bounded number of times) while it loses races to
-        create the same trace's rows.
-
-        A trace's info and its spans arrive concurrently — the client exports spans from several
-        workers — and each may insert `trace_info` or one of its tags; a loser's insert fails on the
-        primary key, and its next attempt finds the rows the winner committed and merges into them.
-        Every lost race means another writer committed, so a few attempts are enough.
-        """
-        for _ in range(_RACE_ATTEMPTS - 1):
-            try:
-                with self._sessions.transaction() as s:
-                    return write(s)
-            except sa.exc.IntegrityError:
-                continue
-        with self._sessions.transaction() as s:  # the last attempt's error is the caller's
-            return write(s)
-
     def _experiment(self, s: orm.Session, experiment_id: str) -> schema.Experiment:
         row = s.scalars(
             sa.select(schema.Experiment).where(
@@ -280,6 +261,30 @@ class TraceStore:
             )
         return row
 
+    def _lock_traces(
+        self, s: orm.Session, trace_ids: Sequence[str], experiment: schema.Experiment
+    ) -> dict[str, TraceInfo]:
+        """The stored `trace_info` rows of `trace_ids`, locked until commit (on PostgreSQL, in id order;
+        SQLite's writer already holds the database), each read after the lock so it holds what a
+        racing writer committed. A trace of another experiment rejects the whole call."""
+        rows: dict[str, TraceInfo] = {}
+        for chunk in _chunks(sorted(trace_ids)):
+            query = (
+                sa.select(TraceInfo)
+                .where(TraceInfo.request_id.in_(chunk))
+                .order_by(TraceInfo.request_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            rows.update((r.request_id, r) for r in s.scalars(query))
+        for trace_id in trace_ids:  # in the caller's order: the first foreign trace names the error
+            row = rows.get(trace_id)
+            if row is None:  # deleted by a concurrent DeleteTraces since _create_traces saw it
+                raise _trace_not_found(trace_id)
+            if row.experiment_id != experiment.experiment_id:
+                raise self._not_this_experiment(s, row, experiment)
+        return rows
+
     def start_trace_v3(self, request: pb.StartTraceV3) -> pb.StartTraceV3.Response:
         info = request.trace.trace_info
         if not info.trace_id:
@@ -289,31 +294,29 @@ class TraceStore:
                 "Missing value for required parameter "
                 "'trace.trace_info.trace_location.mlflow_experiment.experiment_id'."
             )
-        state = pb.TraceInfoV3.State.Name(info.state)
-
-        def write(s: orm.Session) -> pb.TraceInfoV3:
-            experiment = self._experiment(s, info.trace_location.mlflow_experiment.experiment_id)
-            row = s.get(TraceInfo, info.trace_id, with_for_update=True)
-            created = row is None
-            if created:
-                row = TraceInfo(request_id=info.trace_id, experiment_id=experiment.experiment_id)
-            elif row.experiment_id != experiment.experiment_id:
-                raise self._not_this_experiment(s, row, experiment)
-            # The client's info is final: it overrides what spans suggested.
-            row.timestamp_ms = info.request_time.ToMilliseconds()
-            row.execution_time_ms = (
+        # The client's info is final: it overrides what spans suggested.
+        given: dict[str, Any] = {
+            "timestamp_ms": info.request_time.ToMilliseconds(),
+            "execution_time_ms": (
                 info.execution_duration.ToMilliseconds() if info.HasField("execution_duration") else None
-            )
-            row.status = state
-            for column in ("client_request_id", "request_preview", "response_preview"):
-                if info.HasField(column):
-                    setattr(row, column, getattr(info, column))
+            ),
+            "status": pb.TraceInfoV3.State.Name(info.state),
+        }
+        for column in ("client_request_id", "request_preview", "response_preview"):
+            if info.HasField(column):
+                given[column] = getattr(info, column)
+        with self._sessions.transaction() as s:
+            experiment = self._experiment(s, info.trace_location.mlflow_experiment.experiment_id)
+            new_row = dict.fromkeys(_TRACE_INFO_COLUMNS) | given
+            new_row.update(request_id=info.trace_id, experiment_id=experiment.experiment_id)
+            created = _create_traces(s, [new_row])
+            row = self._lock_traces(s, [info.trace_id], experiment)[info.trace_id]
             if created:
-                s.add(row)
-                s.flush()
-                _upsert(
-                    s, TraceTag, row.request_id, {ARTIFACT_LOCATION_TAG: _artifact_location(experiment, row)}
-                )
+                location = _artifact_location(experiment, info.trace_id)
+                _upsert(s, TraceTag, info.trace_id, {ARTIFACT_LOCATION_TAG: location})
+            else:
+                for column, value in given.items():
+                    setattr(row, column, value)
             client_tags = {k: v for k, v in info.tags.items() if k not in _SERVER_TAGS}
             _upsert(s, TraceTag, info.trace_id, client_tags)
             _upsert(s, TraceRequestMetadata, info.trace_id, {**info.trace_metadata, INFO_FINALIZED: "true"})
@@ -322,9 +325,6 @@ class TraceStore:
                 self._insert_assessment(s, a)
             s.flush()
             (stored,) = self._trace_infos(s, [row])
-            return stored
-
-        stored = self._write_racing(write)
         return pb.StartTraceV3.Response(trace=pb.Trace(trace_info=stored))
 
     def log_spans(self, request: pb.LogSpans) -> pb.LogSpans.Response:
@@ -341,91 +341,105 @@ class TraceStore:
                 # OTel SDK bookkeeping and MLflow's own namespace never become tags (as in MLflow).
                 if not kv.key.startswith(("telemetry.sdk.", "mlflow."))
             }
+            resource_text = {
+                k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in resource.items()
+            }
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     row = span_row(span)
                     by_trace[row.trace_id].append(row)
-                    resource_tags[row.trace_id].update(
-                        {
-                            k: v if isinstance(v, str) else json.dumps(v, default=str)
-                            for k, v in resource.items()
-                        }
-                    )
+                    resource_tags[row.trace_id].update(resource_text)
         if not by_trace:
             raise invalid_parameter("Invalid OpenTelemetry export: no spans found.")
-
-        def write(s: orm.Session) -> None:
+        with self._sessions.transaction() as s:
             experiment = self._experiment(s, request.experiment_id)
             if request.run_id:
                 self._require_run(s, request.run_id)
-            for trace_id, rows in by_trace.items():
-                self._merge_spans(s, experiment, trace_id, rows, resource_tags[trace_id])
-                if request.run_id and any(r.is_root for r in rows):
-                    s.merge(TraceRunLink(request_id=trace_id, run_id=request.run_id))
-
-        self._write_racing(write)
+            self._store_spans(s, experiment, by_trace, resource_tags)
+            if request.run_id:
+                links = [
+                    {"request_id": trace_id, "run_id": request.run_id}
+                    for trace_id, rows in sorted(by_trace.items())
+                    if any(r.is_root for r in rows)
+                ]
+                if links:
+                    s.execute(_insert(s, TraceRunLink).on_conflict_do_nothing(), links)
         return pb.LogSpans.Response(trace_ids=list(by_trace))
 
-    def _merge_spans(
+    def _store_spans(
         self,
         s: orm.Session,
         experiment: schema.Experiment,
-        trace_id: str,
-        rows: list[SpanRow],
-        resource_tags: dict[str, str],
+        by_trace: dict[str, list[SpanRow]],
+        resource_tags: dict[str, dict[str, str]],
     ) -> None:
-        trace = s.get(TraceInfo, trace_id, with_for_update=True)
-        if trace is None:
+        """One export's spans, their traces' info and tags: a few multi-row statements, whatever the
+        number of spans. New traces are inserted whole; stored ones are locked, then rolled up."""
+        starts = {t: min(r.start_time_unix_nano for r in rows) // 1_000_000 for t, rows in by_trace.items()}
+        roots = {t: next((r for r in rows if r.is_root), None) for t, rows in by_trace.items()}
+        fresh = []
+        for trace_id in by_trace:
             trace = TraceInfo(
                 request_id=trace_id,
                 experiment_id=experiment.experiment_id,
-                timestamp_ms=min(r.start_time_unix_nano for r in rows) // 1_000_000,
+                timestamp_ms=starts[trace_id],
                 status="IN_PROGRESS",
             )
-            s.add(trace)
-            s.flush()
-            _upsert(s, TraceRequestMetadata, trace_id, {SCHEMA_VERSION: "3"})
-        elif trace.experiment_id != experiment.experiment_id:
-            raise self._not_this_experiment(s, trace, experiment)
-        finalized = s.get(TraceRequestMetadata, {"key": INFO_FINALIZED, "request_id": trace_id}) is not None
-        root = next((r for r in rows if r.is_root), None)
-        if not finalized:
-            # Until the client's StartTraceV3 arrives, the spans are all we know of the trace.
-            start_ms = min([trace.timestamp_ms, *(r.start_time_unix_nano // 1_000_000 for r in rows)])
-            trace.timestamp_ms = start_ms
-            if root is not None:
-                trace.status = "ERROR" if root.status == "ERROR" else "OK"
-                if root.end_time_unix_nano:
-                    trace.execution_time_ms = root.end_time_unix_nano // 1_000_000 - start_ms
-                trace.request_preview = trace.request_preview or _preview(root.attributes.get(SPAN_INPUTS))
-                trace.response_preview = trace.response_preview or _preview(root.attributes.get(SPAN_OUTPUTS))
-        tags = {**resource_tags, SPANS_LOCATION_TAG: SPANS_IN_TRACKING_STORE}
-        tags.setdefault(ARTIFACT_LOCATION_TAG, _artifact_location(experiment, trace))
-        if root is not None:
-            tags.setdefault(TRACE_NAME_TAG, root.name)
-            for key, value in root.attributes.items():
-                if key.startswith(TRACE_TAG_PREFIX):
-                    tags[key[len(TRACE_TAG_PREFIX) :]] = value
-        existing = set(s.scalars(sa.select(TraceTag.key).where(TraceTag.request_id == trace_id)))
-        # Tags a client set (StartTraceV3, SetTraceTag) win over what spans suggest; ours always apply.
-        _upsert(
-            s, TraceTag, trace_id, {k: v for k, v in tags.items() if k not in existing or k in _SERVER_TAGS}
+            _roll_up(trace, starts[trace_id], roots[trace_id])
+            fresh.append({column: getattr(trace, column) for column in _TRACE_INFO_COLUMNS})
+        created = _create_traces(s, fresh)
+        _upsert_rows(
+            s,
+            TraceRequestMetadata,
+            [{"request_id": t, "key": SCHEMA_VERSION, "value": "3"} for t in sorted(created)],
         )
-        for r in rows:
-            s.merge(
-                Span(
-                    trace_id=trace_id,
-                    experiment_id=experiment.experiment_id,
-                    span_id=r.span_id,
-                    parent_span_id=r.parent_span_id,
-                    name=r.name,
-                    type=r.type,
-                    status=r.status,
-                    start_time_unix_nano=r.start_time_unix_nano,
-                    end_time_unix_nano=r.end_time_unix_nano,
-                    content=r.content,
+        if stored_ids := [t for t in by_trace if t not in created]:
+            stored = self._lock_traces(s, stored_ids, experiment)
+            # Read after the lock: a StartTraceV3 that committed while we waited is seen.
+            finalized: set[str] = set()
+            for chunk in _chunks(stored_ids):
+                finalized.update(
+                    s.scalars(
+                        sa.select(TraceRequestMetadata.request_id).where(
+                            TraceRequestMetadata.key == INFO_FINALIZED,
+                            TraceRequestMetadata.request_id.in_(chunk),
+                        )
+                    )
                 )
-            )
+            for trace_id in stored_ids:
+                if trace_id not in finalized:
+                    _roll_up(stored[trace_id], starts[trace_id], roots[trace_id])
+            s.flush()
+        # Tags a client set (StartTraceV3, SetTraceTag) win over what spans suggest; ours always apply.
+        ours, suggested = [], []
+        for trace_id in sorted(by_trace):
+            tags = _span_tags(experiment, trace_id, roots[trace_id], resource_tags[trace_id])
+            for key, value in tags.items():
+                row = {"request_id": trace_id, "key": key, "value": value}
+                (ours if key in _SERVER_TAGS else suggested).append(row)
+        _upsert_rows(s, TraceTag, ours)
+        if suggested:
+            s.execute(_insert(s, TraceTag).on_conflict_do_nothing(), suggested)
+        # A span sent again replaces the stored one (the last copy in an export wins).
+        spans = {(r.trace_id, r.span_id): r for rows in by_trace.values() for r in rows}
+        s.execute(
+            _span_upsert(s),
+            [
+                {
+                    "trace_id": r.trace_id,
+                    "experiment_id": experiment.experiment_id,
+                    "span_id": r.span_id,
+                    "parent_span_id": r.parent_span_id,
+                    "name": r.name,
+                    "type": r.type,
+                    "status": r.status,
+                    "start_time_unix_nano": r.start_time_unix_nano,
+                    "end_time_unix_nano": r.end_time_unix_nano,
+                    "content": r.content,
+                }
+                for _, r in sorted(spans.items())
+            ],
+        )
 
     def _require_run(self, s: orm.Session, run_id: str) -> schema.Run:
         run = s.scalars(
@@ -523,9 +537,14 @@ class TraceStore:
             )
         with self._sessions.transaction() as s:
             self._require_run(s, request.run_id)
-            for trace_id in dict.fromkeys(request.trace_ids):
+            trace_ids = list(dict.fromkeys(request.trace_ids))
+            for trace_id in trace_ids:
                 self._trace(s, trace_id)
-                s.merge(TraceRunLink(request_id=trace_id, run_id=request.run_id))
+            if trace_ids:
+                s.execute(
+                    _insert(s, TraceRunLink).on_conflict_do_nothing(),
+                    [{"request_id": t, "run_id": request.run_id} for t in sorted(trace_ids)],
+                )
         return pb.LinkTracesToRun.Response()
 
     def link_prompts_to_trace(self, request: pb.LinkPromptsToTrace) -> pb.LinkPromptsToTrace.Response:
@@ -649,15 +668,76 @@ def _store_assessment(row: Assessment, a: pb.Assessment) -> None:
     row.content = json_format.MessageToJson(a, indent=None)
 
 
+def _insert(s: orm.Session, table: Any) -> Any:
+    """A Core INSERT with ON CONFLICT for the session's database (SQLite or PostgreSQL)."""
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(table.__table__)
+
+
+def _create_traces(s: orm.Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the `trace_info` rows no writer has stored yet (in id order, so concurrent writers of
+    several traces take PostgreSQL's row locks in one order); the ids this call created."""
+    if not rows:
+        return set()
+    stmt = _insert(s, TraceInfo).on_conflict_do_nothing().returning(TraceInfo.__table__.c.request_id)
+    return set(s.scalars(stmt, sorted(rows, key=lambda r: r["request_id"])))
+
+
+def _roll_up(trace: TraceInfo, start_ms: int, root: SpanRow | None) -> None:
+    """Until the client's StartTraceV3 arrives, the spans are all we know of the trace."""
+    start_ms = min(trace.timestamp_ms, start_ms)
+    trace.timestamp_ms = start_ms
+    if root is not None:
+        trace.status = "ERROR" if root.status == "ERROR" else "OK"
+        if root.end_time_unix_nano:
+            trace.execution_time_ms = root.end_time_unix_nano // 1_000_000 - start_ms
+        trace.request_preview = trace.request_preview or _preview(root.attributes.get(SPAN_INPUTS))
+        trace.response_preview = trace.response_preview or _preview(root.attributes.get(SPAN_OUTPUTS))
+
+
+def _span_tags(
+    experiment: schema.Experiment, trace_id: str, root: SpanRow | None, resource_tags: dict[str, str]
+) -> dict[str, str]:
+    """The tags one export's spans suggest for their trace: its resource's, the root's name and
+    `mlflow.traceTag.*` attributes, and where the trace's spans and files live."""
+    tags = {**resource_tags, SPANS_LOCATION_TAG: SPANS_IN_TRACKING_STORE}
+    tags.setdefault(ARTIFACT_LOCATION_TAG, _artifact_location(experiment, trace_id))
+    if root is not None:
+        tags.setdefault(TRACE_NAME_TAG, root.name)
+        for key, value in root.attributes.items():
+            if key.startswith(TRACE_TAG_PREFIX):
+                tags[key[len(TRACE_TAG_PREFIX) :]] = value
+    return tags
+
+
+def _span_upsert(s: orm.Session) -> Any:
+    stmt = _insert(s, Span)
+    replaced = [c.name for c in Span.__table__.columns if c.name not in ("trace_id", "span_id")]
+    return stmt.on_conflict_do_update(
+        index_elements=["trace_id", "span_id"], set_={c: stmt.excluded[c] for c in replaced}
+    )
+
+
+def _upsert_rows(s: orm.Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert or overwrite key/value rows (trace tags or metadata) in one statement."""
+    if not rows:
+        return
+    stmt = _insert(s, table)
+    s.execute(
+        stmt.on_conflict_do_update(index_elements=["key", "request_id"], set_={"value": stmt.excluded.value}),
+        rows,
+    )
+
+
 def _upsert(s: orm.Session, table: Any, trace_id: str, values: dict[str, str]) -> None:
-    for key, value in values.items():
-        s.merge(table(key=key, value=value, request_id=trace_id))
+    rows = [{"request_id": trace_id, "key": k, "value": v} for k, v in sorted(values.items())]
+    _upsert_rows(s, table, rows)
 
 
-def _artifact_location(experiment: schema.Experiment, trace: TraceInfo) -> str:
+def _artifact_location(experiment: schema.Experiment, trace_id: str) -> str:
     # Trace files (spans of old clients, attachments) live beside run artifacts, as in MLflow.
     base = (experiment.artifact_location or "").rstrip("/")
-    return f"{base}/traces/{trace.request_id}/artifacts"
+    return f"{base}/traces/{trace_id}/artifacts"
 
 
 def _expected_span_count(info: pb.TraceInfoV3) -> int | None:
