@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from flowport.v1 import json_fast_path
 from flowport.v1.errors import invalid_parameter
 
 _INT_TYPES = {
@@ -85,6 +86,8 @@ def dict_to_message(data: Any, message: Message, *, ignore_unknown_fields: bool 
     unless `ignore_unknown_fields` (a newer upstream server may answer with fields we lack)."""
     if not isinstance(data, dict):
         raise invalid_parameter("Request body must be a JSON object")
+    if json_fast_path.build_into(data, message):
+        return message
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=ignore_unknown_fields)
     except json_format.ParseError as exc:
