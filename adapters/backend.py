@@ -23,6 +23,8 @@ from google.protobuf.message import Message
 
 from flowport.adapters.artifact_store import ArtifactStore
 from flowport.adapters.capabilities import DESCRIPTIONS, NEEDED_BY, Capability
+from flowport.adapters.metric_columns import checked_steps
+from flowport.v1 import tracking_pb2
 from flowport.v1.errors import ApiError
 
 
@@ -41,6 +43,7 @@ def handler_name(rpc: str) -> str:
 # URL, and the last parts of a large upload start long after the first.
 PRESIGNED_DOWNLOAD_TTL_SECONDS = 300
 PRESIGNED_UPLOAD_TTL_SECONDS = 3600
+LOG_BATCH_METRICS = 1000  # MLflow's limit of metrics per LogBatch
 
 
 class Backend:
@@ -114,6 +117,33 @@ class Backend:
         if inspect.iscoroutinefunction(handler):
             return await handler(request)
         return await self.run_blocking(handler, request)
+
+    async def log_metric_stream(self, request: tracking_pb2.LogMetricStream) -> Message:
+        """flowport's columnar metric ingest. A service object that has its own (the local store: one
+        transaction) serves it; otherwise the columns go as LogBatch calls of up to 1000 metrics each,
+        which the target does not write as one transaction."""
+        for owner in self.services:
+            native = getattr(owner, "log_metric_stream", None)
+            if callable(native):
+                return (
+                    await native(request)
+                    if inspect.iscoroutinefunction(native)
+                    else (await self.run_blocking(native, request))
+                )
+        columns = [(c, checked_steps(i, c)) for i, c in enumerate(request.columns)]  # before any write
+        batch = tracking_pb2.LogBatch(run_id=request.run_id)
+        written = 0
+        for column, steps in columns:
+            for value, timestamp, step in zip(column.values, column.timestamps, steps, strict=True):
+                batch.metrics.add(key=column.key, value=value, timestamp=timestamp, step=step)
+                if len(batch.metrics) == LOG_BATCH_METRICS:
+                    await self.invoke("LogBatch", batch)
+                    written += len(batch.metrics)
+                    del batch.metrics[:]
+        if batch.metrics:
+            await self.invoke("LogBatch", batch)
+            written += len(batch.metrics)
+        return tracking_pb2.LogMetricStream.Response(points_written=written)
 
     async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work in this backend's bounded pool, keeping the caller's context."""

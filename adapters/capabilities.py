@@ -50,7 +50,7 @@ _BY_CAPABILITY: dict[Capability, tuple[str, ...]] = {
         "DeleteExperiment", "RestoreExperiment", "CreateRun", "UpdateRun", "DeleteRun", "RestoreRun",
         "LogMetric", "LogParam", "SetExperimentTag", "DeleteExperimentTag", "SetTag", "DeleteTag",
         "GetRun", "SearchRuns", "ListArtifacts", "GetMetricHistory", "GetMetricHistoryBulkInterval",
-        "LogBatch", "LogModel", "LogInputs", "LogOutputs",
+        "LogBatch", "LogModel", "LogInputs", "LogOutputs", "LogMetricStream",
     ),
     Capability.EXPERIMENT_RENAME: ("UpdateExperiment",),
     Capability.REGISTRY: (

@@ -231,6 +231,7 @@ TRACKING = {
     "GetMetricHistory": on(READ, RunId("run_id")),
     "GetMetricHistoryBulkInterval": on(READ, RunId("run_ids")),
     "LogBatch": on(EDIT, RunId("run_id")),
+    "LogMetricStream": on(EDIT, RunId("run_id")),  # each transaction's run (a stream may switch runs)
     "LogModel": on(EDIT, RunId("run_id")),
     "LogInputs": on(EDIT, RunId("run_id")),
     "LogOutputs": on(EDIT, RunId("run_id")),

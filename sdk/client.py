@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -24,12 +24,16 @@ from flowport.v1 import (
     auth_pb2_grpc,
     registry_pb2_grpc,
     tracing_pb2_grpc,
+    tracking_pb2,
     tracking_pb2_grpc,
     workspaces_pb2_grpc,
 )
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 
 CHUNK_SIZE = 1 << 20
+POINTS_PER_MESSAGE = 10_000  # ~240 KB of packed columns per stream message
+# A column of metric points: key, values, timestamps (one per value), steps (one per value, or None).
+MetricColumn = tuple[str, Sequence[float], Sequence[int], Sequence[int] | None]
 
 
 def _translate(err: grpc.RpcError) -> ApiError:
@@ -127,6 +131,40 @@ class FlowportClient:
         except grpc.RpcError as err:
             raise _translate(err) from None
         return written
+
+    def log_metric_stream(
+        self,
+        run_id: str,
+        columns: Iterable[MetricColumn],
+        *,
+        points_per_message: int = POINTS_PER_MESSAGE,
+        timeout: float | None = None,
+    ) -> int:
+        """Stream metric points as columns, `(key, values, timestamps, steps)` with one timestamp per
+        value and one step per value or `None` (all 0), over one LogMetricStream call; returns the
+        points written. Not bound by LogBatch's 1000 metrics: a local backend writes each ~25,000
+        points in one transaction (what was written before an error stays), a remote one as LogBatch
+        calls."""
+
+        def messages() -> Iterator[tracking_pb2.LogMetricStream]:
+            message, size = tracking_pb2.LogMetricStream(run_id=run_id), 0
+            for key, values, timestamps, steps in columns:
+                for start in range(0, max(len(values), 1), points_per_message):
+                    end = start + points_per_message
+                    message.columns.add(
+                        key=key,
+                        values=values[start:end],
+                        timestamps=timestamps[start:end],
+                        steps=steps[start:end] if steps is not None else (),
+                    )
+                    size += min(end, len(values)) - start
+                    if size >= points_per_message:
+                        yield message
+                        message, size = tracking_pb2.LogMetricStream(run_id=run_id), 0
+            if message.columns:
+                yield message
+
+        return self.tracking.LogMetricStream(messages(), timeout=timeout).points_written
 
     def close(self) -> None:
         self.channel.close()

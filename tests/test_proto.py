@@ -14,7 +14,7 @@ from flowport.v1 import artifacts_pb2, http_rules, registry_pb2, tracking_pb2
 
 # flowport's additions, which MLflow lacks (decision 1 in DESIGN.md): whole RPCs, and fields
 # numbered from 1000 in MLflow's messages (e.g. GetLoggedModel.allow_deleted, a query flag in MLflow).
-FLOWPORT_ONLY = {"LogSpans"}
+FLOWPORT_ONLY = {"LogSpans", "LogMetricStream"}
 FLOWPORT_FIELD_NUMBERS = 1000
 
 

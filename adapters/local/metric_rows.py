@@ -9,9 +9,10 @@ that makes a write all or nothing.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -21,6 +22,8 @@ from flowport.adapters.local import schema
 from flowport.adapters.local.validation import DOUBLE_MAX
 
 Point = tuple[str, float, int, int]  # key, value, timestamp, step
+# key, values, timestamps, steps (all of one length)
+Column = tuple[str, Sequence[float], Sequence[int], Sequence[int]]
 # The order of the columns in the compiled statements (the tables' own order).
 _COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
 
@@ -69,6 +72,33 @@ def insert_points(s: orm.Session, run_id: str, points: Iterable[Point]) -> int:
         best = latest.get(key)
         if best is None or (step, timestamp, value) > (best[3], best[2], best[1]):
             latest[key] = row
+    return _write(s, rows, latest)
+
+
+def insert_columns(s: orm.Session, run_id: str, columns: Iterable[Column]) -> int:
+    """`insert_points` for columns of points (steps as long as values): the rows are zipped and each
+    column's latest point found without a Python step per point, unless the column holds NaN or ±inf."""
+    rows: list[tuple] = []
+    latest: dict[str, tuple] = {}
+    repeat = itertools.repeat
+    for key, values, timestamps, steps in columns:
+        if not values:
+            continue
+        total = sum(values)
+        if total - total == 0:  # every value finite, stored as it is
+            rows += zip(repeat(key), values, timestamps, steps, repeat(False), repeat(run_id), strict=False)
+            step, timestamp, value = max(zip(steps, timestamps, values, strict=True))
+            best = (key, value, timestamp, step, False, run_id)
+        else:  # some value is NaN or ±inf (or the sum overflowed): point by point
+            column_rows = [_row(run_id, key, *point) for point in zip(values, timestamps, steps, strict=True)]
+            rows += column_rows
+            best = max(column_rows, key=_latest_order)  # the first of equal maxima, as in insert_points
+        if key not in latest or _latest_order(best) > _latest_order(latest[key]):
+            latest[key] = best
+    return _write(s, rows, latest)
+
+
+def _write(s: orm.Session, rows: list[tuple], latest: dict[str, tuple]) -> int:
     if not rows:
         return 0
     history_sql, latest_sql = _statements(s.get_bind().dialect)
@@ -76,3 +106,17 @@ def insert_points(s: orm.Session, run_id: str, points: Iterable[Point]) -> int:
     connection.exec_driver_sql(history_sql, rows)
     connection.exec_driver_sql(latest_sql, list(latest.values()))
     return len(rows)
+
+
+def _row(run_id: str, key: str, value: float, timestamp: int, step: int) -> tuple:
+    is_nan = False
+    if math.isnan(value):
+        is_nan, value = True, 0.0
+    elif math.isinf(value):
+        value = DOUBLE_MAX if value > 0 else -DOUBLE_MAX
+    return (key, value, timestamp, step, is_nan, run_id)
+
+
+def _latest_order(row: tuple) -> tuple:
+    """(step, timestamp, stored value) of a row in column order: what latest_metrics keeps the max of."""
+    return row[3], row[2], row[1]

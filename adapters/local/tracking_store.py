@@ -24,6 +24,7 @@ from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_schema import LoggedModel, LoggedModelMetric
 from flowport.adapters.local.names import random_name
+from flowport.adapters.metric_columns import checked_steps
 from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, workspace
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import already_exists, does_not_exist, invalid_parameter
@@ -93,6 +94,18 @@ def _validate_points(points: Sequence[metric_rows.Point]) -> None:
         if timestamp < 0 or key not in named:
             v.validate_metric(key, value, timestamp, step, path=f"metrics[{i}]")
             named.add(key)
+
+
+def _column(i: int, column: pb.MetricColumn) -> metric_rows.Column:
+    """A stream's column, checked as LogBatch checks each of its metrics."""
+    path = f"columns[{i}]"
+    v.require_value(column.key, f"{path}.key")
+    steps = checked_steps(i, column)
+    values, timestamps = column.values, column.timestamps
+    if values:
+        first_bad = next((j for j, t in enumerate(timestamps) if t < 0), 0) if min(timestamps) < 0 else 0
+        v.validate_metric(column.key, values[first_bad], timestamps[first_bad], 0, path=path)
+    return column.key, values, timestamps, steps
 
 
 class TrackingStore:
@@ -805,6 +818,17 @@ class TrackingStore:
             self._insert_model_metrics(s, row, with_model)
             self._set_tags(s, row, dict(tags))
         return pb.LogBatch.Response()
+
+    def log_metric_stream(self, request: pb.LogMetricStream) -> pb.LogMetricStream.Response:
+        """flowport's columnar ingest: every column of the message in one transaction, no batch limit."""
+        v.require(request, "run_id")
+        run_id = request.run_id
+        v.validate_run_id(run_id)
+        columns = [_column(i, c) for i, c in enumerate(request.columns)]
+        with self._sessions.transaction() as s:
+            self._active_run(s, run_id)
+            written = metric_rows.insert_columns(s, run_id, columns)
+        return pb.LogMetricStream.Response(points_written=written)
 
     def log_model(self, request: pb.LogModel) -> pb.LogModel.Response:
         v.require(request, "run_id", "model_json")

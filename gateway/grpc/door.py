@@ -8,6 +8,7 @@ trailing metadata (`x-mlflow-error-code`).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -26,7 +27,7 @@ from flowport.auth.credentials import Credentials
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
 from flowport.gateway.service import GatewayService
-from flowport.v1 import artifacts_pb2
+from flowport.v1 import artifacts_pb2, tracking_pb2
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError, invalid_parameter
 from flowport.v1.http_rules import SERVICES
 
@@ -34,6 +35,9 @@ log = logging.getLogger("flowport.grpc")
 
 WORKSPACE_METADATA_KEY = "x-mlflow-workspace"
 OTLP_TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
+# Points of one LogMetricStream call (at most; a message is never split): enough that commits cost
+# little, few enough that one transaction holds SQLite's write lock for a fraction of a second.
+STREAM_TRANSACTION_POINTS = 25_000
 
 
 def _call_from(context: grpc.aio.ServicerContext, method: MethodDescriptor, request: Any) -> Call:
@@ -130,6 +134,8 @@ class GrpcDoor:
         }
         if method.name == "DownloadArtifact":
             return grpc.unary_stream_rpc_method_handler(self._download(method), **kwargs)
+        if method.name == "LogMetricStream":
+            return grpc.stream_unary_rpc_method_handler(self._metric_stream(method), **kwargs)
         if method.client_streaming:
             return grpc.stream_unary_rpc_method_handler(self._upload(method), **kwargs)
         return grpc.unary_unary_rpc_method_handler(self._unary(method), **kwargs)
@@ -160,6 +166,58 @@ class GrpcDoor:
                         yield artifacts_pb2.ArtifactChunk(data=chunk)
             except ApiError as err:
                 await _abort(context, err)
+
+        return handle
+
+    def _metric_stream(self, method: MethodDescriptor):
+        """Consecutive messages of one run become one call (one transaction in the local store) of up
+        to STREAM_TRANSACTION_POINTS points, each authorized and audited like any call. One call is
+        written while the next is read; a failed call ends the stream, and what earlier calls wrote
+        stays."""
+        service_name = method.containing_service.full_name
+
+        async def handle(
+            requests: AsyncIterator[tracking_pb2.LogMetricStream], context: grpc.aio.ServicerContext
+        ) -> tracking_pb2.LogMetricStream.Response:
+            written, writing = 0, None
+
+            async def write(group: tracking_pb2.LogMetricStream) -> int:
+                response = await self.service.call(_call_from(context, method, group), service_name)
+                return response.points_written
+
+            async def flush(group: tracking_pb2.LogMetricStream) -> None:
+                nonlocal written, writing
+                if writing is not None:
+                    written += await writing
+                writing = asyncio.ensure_future(write(group))
+
+            try:
+                group, points, run_id = None, 0, ""
+                async for message in requests:
+                    run_id = message.run_id or run_id  # a message without one continues the last run
+                    if group is not None and (run_id != group.run_id or points >= STREAM_TRANSACTION_POINTS):
+                        await flush(group)
+                        group = None
+                    if group is None:
+                        group, points = message, 0
+                        group.run_id = run_id
+                    else:
+                        group.columns.extend(message.columns)
+                    points += sum(len(column.values) for column in message.columns)
+                if group is not None:
+                    await flush(group)
+                if writing is not None:
+                    written += await writing
+                    writing = None
+                return tracking_pb2.LogMetricStream.Response(points_written=written)
+            except ApiError as err:
+                await _abort(context, err)
+            except Exception:
+                log.exception("unhandled error in %s", method.full_name)
+                await _abort(context, ApiError("Internal server error"))
+            finally:
+                if writing is not None and not writing.done():  # the client went away mid-write
+                    writing.cancel()
 
         return handle
 

@@ -23,7 +23,7 @@ from google.protobuf.message_factory import GetMessageClass
 from flowport.auth.credentials import Credentials
 from flowport.gateway import otlp
 from flowport.gateway.call import DEFAULT_WORKSPACE, Call
-from flowport.gateway.service import GatewayService
+from flowport.gateway.service import ARTIFACTS_SERVICE, GatewayService
 from flowport.v1.errors import ApiError, invalid_parameter
 from flowport.v1.http_rules import HttpRule, all_rules
 from flowport.v1.json_codec import (
@@ -121,7 +121,10 @@ class HttpDoor:
             base_url=_base_url(scope),
             **_caller(scope),
         )
-        if rule.method.client_streaming or rule.method.server_streaming:
+        # Artifact bytes stream; a streamed metric RPC (LogMetricStream) is one message over HTTP.
+        if rule.method.containing_service.full_name == ARTIFACTS_SERVICE and (
+            rule.method.client_streaming or rule.method.server_streaming
+        ):
             # The artifact path is what authorization reads the target (its experiment) from.
             set_path_fields(call.request, {"artifact_path": path_values.get("artifact_path", "")})
             async with self.service.guard(call, rule.method.containing_service.full_name):

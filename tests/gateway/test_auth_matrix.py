@@ -59,6 +59,7 @@ EXPECTED: dict[str, tuple[str, bool]] = {
     "TrackingService.GetMetricHistory": ("viewer", True),
     "TrackingService.GetMetricHistoryBulkInterval": ("viewer", True),
     "TrackingService.LogBatch": ("editor", True),
+    "TrackingService.LogMetricStream": ("editor", True),
     "TrackingService.LogModel": ("editor", True),
     "TrackingService.LogInputs": ("editor", True),
     "TrackingService.LogOutputs": ("editor", True),

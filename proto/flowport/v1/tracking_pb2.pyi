@@ -582,6 +582,31 @@ class LogBatch(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[RunTag]
     def __init__(self, run_id: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., params: _Optional[_Iterable[_Union[Param, _Mapping]]] = ..., tags: _Optional[_Iterable[_Union[RunTag, _Mapping]]] = ...) -> None: ...
 
+class MetricColumn(_message.Message):
+    __slots__ = ("key", "values", "timestamps", "steps")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    timestamps: _containers.RepeatedScalarFieldContainer[int]
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ..., timestamps: _Optional[_Iterable[int]] = ..., steps: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class LogMetricStream(_message.Message):
+    __slots__ = ("run_id", "columns")
+    class Response(_message.Message):
+        __slots__ = ("points_written",)
+        POINTS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+        points_written: int
+        def __init__(self, points_written: _Optional[int] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    columns: _containers.RepeatedCompositeFieldContainer[MetricColumn]
+    def __init__(self, run_id: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[MetricColumn, _Mapping]]] = ...) -> None: ...
+
 class LogModel(_message.Message):
     __slots__ = ("run_id", "model_json")
     class Response(_message.Message):

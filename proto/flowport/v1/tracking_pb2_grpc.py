@@ -149,6 +149,11 @@ class TrackingServiceStub:
                 request_serializer=flowport_dot_v1_dot_tracking__pb2.LogBatch.SerializeToString,
                 response_deserializer=flowport_dot_v1_dot_tracking__pb2.LogBatch.Response.FromString,
                 _registered_method=True)
+        self.LogMetricStream = channel.stream_unary(
+                '/flowport.v1.TrackingService/LogMetricStream',
+                request_serializer=flowport_dot_v1_dot_tracking__pb2.LogMetricStream.SerializeToString,
+                response_deserializer=flowport_dot_v1_dot_tracking__pb2.LogMetricStream.Response.FromString,
+                _registered_method=True)
         self.LogModel = channel.unary_unary(
                 '/flowport.v1.TrackingService/LogModel',
                 request_serializer=flowport_dot_v1_dot_tracking__pb2.LogModel.SerializeToString,
@@ -352,6 +357,14 @@ class TrackingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LogMetricStream(self, request_iterator, context):
+        """flowport's own: a client stream of metric columns, answered once with the points written.
+        Over HTTP the same message is one POST (a stream of one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def LogModel(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -541,6 +554,11 @@ def add_TrackingServiceServicer_to_server(servicer, server):
                     servicer.LogBatch,
                     request_deserializer=flowport_dot_v1_dot_tracking__pb2.LogBatch.FromString,
                     response_serializer=flowport_dot_v1_dot_tracking__pb2.LogBatch.Response.SerializeToString,
+            ),
+            'LogMetricStream': grpc.stream_unary_rpc_method_handler(
+                    servicer.LogMetricStream,
+                    request_deserializer=flowport_dot_v1_dot_tracking__pb2.LogMetricStream.FromString,
+                    response_serializer=flowport_dot_v1_dot_tracking__pb2.LogMetricStream.Response.SerializeToString,
             ),
             'LogModel': grpc.unary_unary_rpc_method_handler(
                     servicer.LogModel,
@@ -1224,6 +1242,33 @@ class TrackingService:
             '/flowport.v1.TrackingService/LogBatch',
             flowport_dot_v1_dot_tracking__pb2.LogBatch.SerializeToString,
             flowport_dot_v1_dot_tracking__pb2.LogBatch.Response.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LogMetricStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/flowport.v1.TrackingService/LogMetricStream',
+            flowport_dot_v1_dot_tracking__pb2.LogMetricStream.SerializeToString,
+            flowport_dot_v1_dot_tracking__pb2.LogMetricStream.Response.FromString,
             options,
             channel_credentials,
             insecure,
