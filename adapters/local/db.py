@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
@@ -73,3 +74,42 @@ class Sessions:
             raise
         finally:
             session.close()
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and executed as driver SQL.
+
+    For the hot small calls (runs/create, log-metric): SQLAlchemy's per-execution work on a built
+    statement (cache key, execution context, bind and result processing) costs more than SQLite's
+    own work, and building the statement anew costs as much again. Parameters reach the driver as
+    given, so they must be plain values (str, int, float, bool, None); bind parameters are named.
+    """
+
+    def __init__(self, statement: sa.Executable, *, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._sql: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+
+    def _compiled(self, dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
+        """(SQL, bind names in order for a positional driver, else None)."""
+        key = (dialect.name, dialect.driver)
+        found = self._sql.get(key)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
+            sql = str(compiled)
+            if "POSTCOMPILE" in sql:
+                raise ValueError("a Prepared statement takes no expanding (IN list) parameters")
+            found = self._sql[key] = (sql, tuple(compiled.positiontup) if compiled.positional else None)
+        return found
+
+    def execute(
+        self, session: orm.Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> sa.CursorResult:
+        """Run in `session`'s transaction; a sequence of parameter sets is one executemany."""
+        connection = session.connection()
+        sql, names = self._compiled(connection.dialect)
+        if names is None:
+            return connection.exec_driver_sql(sql, params if isinstance(params, Mapping) else list(params))
+        if isinstance(params, Mapping):
+            return connection.exec_driver_sql(sql, tuple([params[n] for n in names]))
+        return connection.exec_driver_sql(sql, [tuple([p[n] for n in names]) for p in params])

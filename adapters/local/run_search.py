@@ -141,11 +141,20 @@ def run_filter_clauses(comparisons: list[Any]) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def apply_run_order(stmt: sa.Select, order_keys: list[Any]) -> sa.Select:
-    """Adds outer joins and ORDER BY for `order_keys`, then MLflow's tie-breakers."""
+def _metric_join(n: int, key: str) -> tuple[Any, ColumnElement[bool]]:
+    """`latest_metrics` as the n-th order key's alias, and its join condition on `runs`."""
+    joined = aliased(schema.LatestMetric, name=f"order_{n}")
+    return joined, sa.and_(joined.run_uuid == schema.Run.run_uuid, joined.key == key)
+
+
+def _ordered(
+    stmt: sa.Select, order_keys: list[Any], *, first: int = 0, seen: set[tuple[str, str]] | None = None
+) -> tuple[sa.Select, list[Any]]:
+    """`stmt` with outer joins for `order_keys` (numbered from `first`), and the ORDER BY terms for
+    them followed by MLflow's tie-breakers."""
     order: list[Any] = []
-    seen: set[tuple[str, str]] = set()
-    for n, k in enumerate(order_keys):
+    seen = set() if seen is None else seen
+    for n, k in enumerate(order_keys, start=first):
         if k.kind == "attribute":
             key = _run_attribute(k.key)
             if key not in _RUN_COLUMNS:
@@ -154,11 +163,13 @@ def apply_run_order(stmt: sa.Select, order_keys: list[Any]) -> sa.Select:
             nulls_last = sa.case((value.is_(None), 1), else_=0)
             ident = ("attribute", key)
         elif k.kind in ("metric", "param", "tag"):
-            table = {"metric": schema.LatestMetric, "param": schema.Param, "tag": schema.Tag}[k.kind]
-            joined = aliased(table, name=f"order_{n}")
-            stmt = stmt.outerjoin(
-                joined, sa.and_(joined.run_uuid == schema.Run.run_uuid, joined.key == k.key)
-            )
+            if k.kind == "metric":
+                joined, on = _metric_join(n, k.key)
+            else:
+                table = {"param": schema.Param, "tag": schema.Tag}[k.kind]
+                joined = aliased(table, name=f"order_{n}")
+                on = sa.and_(joined.run_uuid == schema.Run.run_uuid, joined.key == k.key)
+            stmt = stmt.outerjoin(joined, on)
             value = joined.value
             if k.kind == "metric":
                 # Real values first, then NaN, then runs without the metric — in both directions.
@@ -175,7 +186,36 @@ def apply_run_order(stmt: sa.Select, order_keys: list[Any]) -> sa.Select:
     if ("attribute", "start_time") not in seen:
         order.append(schema.Run.start_time.desc())
     order.append(schema.Run.run_uuid)
+    return stmt, order
+
+
+def apply_run_order(stmt: sa.Select, order_keys: list[Any]) -> sa.Select:
+    """Adds outer joins and ORDER BY for `order_keys`, then MLflow's tie-breakers."""
+    stmt, order = _ordered(stmt, order_keys)
     return stmt.order_by(*order)
+
+
+def run_order_tiers(stmt: sa.Select, order_keys: list[Any]) -> list[sa.Select]:
+    """`apply_run_order` as statements whose results, read one after another, are its order.
+
+    Ordered first by a metric, the runs come in three tiers — a real value, NaN, no such metric —
+    each its own statement: the first is ordered by the value alone, so the index on
+    latest_metrics (key, is_nan, value) yields runs in order and a page stops after its rows
+    instead of sorting every matching run (one CASE term in ORDER BY defeats any index).
+    """
+    if not order_keys or order_keys[0].kind != "metric":
+        return [apply_run_order(stmt, order_keys)]
+    head = order_keys[0]
+    rest, order = _ordered(stmt, order_keys[1:], first=1, seen={("metric", head.key)})
+    metric, on = _metric_join(0, head.key)
+    value = metric.value.asc() if head.ascending else metric.value.desc()
+    L = schema.LatestMetric
+    has_metric = sa.exists().where(L.run_uuid == schema.Run.run_uuid, L.key == head.key)
+    return [
+        rest.join(metric, on).where(metric.is_nan == sa.false()).order_by(value, *order),
+        rest.join(metric, on).where(metric.is_nan == sa.true()).order_by(*order),
+        rest.where(~has_metric).order_by(*order),
+    ]
 
 
 def experiment_filter_clauses(comparisons: list[Any]) -> list[ColumnElement[bool]]:

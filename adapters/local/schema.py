@@ -121,9 +121,10 @@ class Metric(Base):
 
     __table_args__ = (
         PrimaryKeyConstraint("key", "timestamp", "step", "run_uuid", "value", "is_nan", name="metric_pk"),
-        Index("index_metrics_run_uuid", "run_uuid"),
-        # Metric history and bulk-interval sampling read one (run, key) ordered by step.
+        # Bulk-interval sampling reads one (run, key) ordered by step; this also serves by-run reads.
         Index("index_metrics_run_uuid_key_step", "run_uuid", "key", "step"),
+        # A metric history page is a range scan of its order (and its page token's position).
+        Index("index_metrics_history", "run_uuid", "key", "timestamp", "step", "value", "is_nan"),
     )
 
 
@@ -140,6 +141,8 @@ class LatestMetric(Base):
     __table_args__ = (
         PrimaryKeyConstraint("key", "run_uuid", name="latest_metric_pk"),
         Index("index_latest_metrics_run_uuid", "run_uuid"),
+        # runs/search ordered by a metric walks its values in order (run_search.run_order_tiers).
+        Index("index_latest_metrics_key_is_nan_value", "key", "is_nan", "value"),
     )
 
 

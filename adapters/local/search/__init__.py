@@ -22,11 +22,16 @@ from flowport.adapters.local.search.order_by import (
     parse_run_order_by,
     parse_trace_order_by,
 )
-from flowport.adapters.local.search.page_token import decode_page_token, encode_page_token
+from flowport.adapters.local.search.page_token import (
+    decode_keyset_token,
+    decode_page_token,
+    encode_page_token,
+)
 
 __all__ = [
     "Comparison",
     "OrderKey",
+    "decode_keyset_token",
     "decode_page_token",
     "encode_page_token",
     "parse_experiment_filter",

@@ -9,8 +9,9 @@ INVALID_PARAMETER_VALUE naming the field.
 from __future__ import annotations
 
 import base64
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -51,34 +52,96 @@ def _scalar_to_json(field: FieldDescriptor, value: Any) -> Any:
     return value
 
 
-def _nested_to_json(message: Message) -> Any:
+def _float_to_json(value: float) -> Any:
+    if value - value == 0:  # finite; NaN and ±inf are not
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _bytes_to_json(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+Converter = Callable[[Any], Any]
+Encoder = Callable[[Message], dict[str, Any]]
+
+
+def _scalar_converter(field: FieldDescriptor) -> Converter | None:
+    """How one scalar value becomes JSON; None where it already is its JSON form."""
+    t = field.type
+    if t == FieldDescriptor.TYPE_ENUM:
+        names = {v.number: v.name for v in field.enum_type.values}
+        return lambda value: names.get(value, value)
+    if t in _FLOAT_TYPES:
+        return _float_to_json
+    if t == FieldDescriptor.TYPE_BYTES:
+        return _bytes_to_json
+    return None
+
+
+def _message_converter(descriptor: Descriptor) -> Converter:
     # Well-known types (Timestamp, Duration, Value, FieldMask) have their own JSON forms:
     # "2025-04-15T08:49:18.699Z", "1.5s", plain JSON values.
-    if message.DESCRIPTOR.full_name.startswith("google.protobuf."):
-        return json_format.MessageToDict(message)
-    return message_to_dict(message)
+    if descriptor.full_name.startswith("google.protobuf."):
+        return json_format.MessageToDict
+    # Looked up when first called, so recursive messages compile.
+    return lambda message: _encoder(descriptor)(message)
+
+
+def _field_converter(field: FieldDescriptor) -> Converter | None:
+    if field.message_type is not None:
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.message_type is not None:
+                nested = _message_converter(value_field.message_type)
+                return lambda entries: {k: nested(v) for k, v in entries.items()}
+            scalar = _scalar_converter(value_field)
+            if scalar is None:
+                return dict
+            return lambda entries: {k: scalar(v) for k, v in entries.items()}
+        nested = _message_converter(field.message_type)
+        if field.is_repeated:
+            return lambda items: [nested(v) for v in items]
+        return nested
+    scalar = _scalar_converter(field)
+    if field.is_repeated:
+        return list if scalar is None else lambda items: [scalar(v) for v in items]
+    return scalar
+
+
+@functools.cache
+def _encoder(descriptor: Descriptor) -> Encoder:
+    """`message_to_dict` for one message type, its per-field conversions decided once: large
+    responses (metric history, search pages) hold tens of thousands of the same small message, and
+    HasField per field is about twice as fast as ListFields under upb."""
+    plan = [
+        (field.name, field.is_repeated, field.has_presence, _field_converter(field))
+        for field in sorted(descriptor.fields, key=lambda f: f.number)  # ListFields' order
+    ]
+
+    def encode(message: Message) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        has = message.HasField
+        for name, repeated, presence, convert in plan:
+            if repeated or not presence:  # set means non-empty / non-default
+                value = getattr(message, name)
+                if not value:
+                    continue
+            elif has(name):
+                value = getattr(message, name)
+            else:
+                continue
+            out[name] = value if convert is None else convert(value)
+        return out
+
+    return encode
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
     """The JSON object `mlflow server` would send for `message`."""
-    out: dict[str, Any] = {}
-    for field, value in message.ListFields():
-        if field.message_type is not None:
-            if field.message_type.GetOptions().map_entry:
-                value_field = field.message_type.fields_by_name["value"]
-                if value_field.message_type is not None:
-                    out[field.name] = {k: _nested_to_json(v) for k, v in value.items()}
-                else:
-                    out[field.name] = {k: _scalar_to_json(value_field, v) for k, v in value.items()}
-            elif field.is_repeated:
-                out[field.name] = [_nested_to_json(v) for v in value]
-            else:
-                out[field.name] = _nested_to_json(value)
-        elif field.is_repeated:
-            out[field.name] = [_scalar_to_json(field, v) for v in value]
-        else:
-            out[field.name] = _scalar_to_json(field, value)
-    return out
+    return _encoder(message.DESCRIPTOR)(message)
 
 
 def dict_to_message(data: Any, message: Message, *, ignore_unknown_fields: bool = False) -> Message:

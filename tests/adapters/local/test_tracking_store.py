@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from flowport.adapters.local import schema
+from flowport.adapters.local import schema, search
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.tracking_store import TrackingStore
 from flowport.v1 import tracking_pb2 as pb
@@ -360,6 +360,42 @@ def test_metric_history_order_dedup_and_pagination(store):
     assert not store.get_metric_history(pb.GetMetricHistory(run_id="a" * 32, metric_key="m")).metrics
 
 
+def test_metric_history_page_tokens_seek_and_accept_offsets(store):
+    """A page token carries MLflow's offset and the last (timestamp, step, value, is_nan) served:
+    the next page seeks past it, ties with NaN neither repeat nor vanish, and an offset-only token
+    (an `mlflow server`'s) still pages by offset."""
+    rid = _run(store, _experiment(store))
+    points = [(0.0, 5, 1), (math.nan, 5, 1), (1.0, 5, 1), (2.0, 6, 0), (3.0, 7, 0)]
+    store.log_batch(pb.LogBatch(run_id=rid, metrics=[_metric("m", v, ts, st) for v, ts, st in points]))
+
+    def page(token: str | None, size: int = 2) -> pb.GetMetricHistory.Response:
+        request = pb.GetMetricHistory(run_id=rid, metric_key="m", max_results=size)
+        if token:
+            request.page_token = token
+        return store.get_metric_history(request)
+
+    first = page(None)
+    assert search.decode_keyset_token(first.next_page_token) == (2, [5, 1, 0.0, True])
+    seen, token = [], None
+    for _ in range(10):
+        got = page(token, 1)
+        seen += [(m.timestamp, "nan" if math.isnan(m.value) else m.value) for m in got.metrics]
+        token = got.next_page_token
+        if not token:
+            break
+    assert seen == [(5, 0.0), (5, "nan"), (5, 1.0), (6, 2.0), (7, 3.0)]
+    by_offset = page(search.encode_page_token(2))
+    assert [m.value for m in by_offset.metrics] == [1.0, 2.0]
+    assert search.decode_page_token(by_offset.next_page_token) == 4
+    bad = search.encode_page_token(2, ["x", 1, 0.0, False])
+    assert (
+        _error(
+            store.get_metric_history, pb.GetMetricHistory(run_id=rid, metric_key="m", page_token=bad)
+        ).error_code
+        == "INVALID_PARAMETER_VALUE"
+    )
+
+
 def test_log_batch_limits_and_atomicity(store, engine):
     rid = _run(store, _experiment(store))
     good = [_metric("ok", 1.0, 1, 1)]
@@ -564,6 +600,32 @@ def test_search_runs_order_nulls_and_pagination(searchable):
     run = store.search_runs(pb.SearchRuns(experiment_ids=[eid], filter="attributes.run_name = 'r-a'")).runs[0]
     assert {p.key: p.value for p in run.data.params} == {"lr": "0.1"}
     assert [m.key for m in run.data.metrics] == ["acc"]
+
+
+def test_search_runs_pages_through_metric_tiers(searchable):
+    """Ordered by a metric, runs are read tier by tier (values, NaN, missing): every page size gives
+    the unpaged order, also when a page starts inside or past the NaN and missing tiers."""
+    store, eid, _ = searchable
+    for order_by in (["metrics.acc ASC"], ["metrics.acc DESC", "params.lr"], ["metrics.nothing DESC"]):
+        full = _names(store.search_runs(pb.SearchRuns(experiment_ids=[eid], order_by=order_by)))
+        assert len(full) == 4
+        for size in (1, 2, 3):
+            paged, token = [], None
+            for _ in range(10):
+                request = pb.SearchRuns(experiment_ids=[eid], max_results=size, order_by=order_by)
+                if token:
+                    request.page_token = token
+                page = store.search_runs(request)
+                paged += _names(page)
+                token = page.next_page_token
+                if not token:
+                    break
+            assert paged == full, (order_by, size)
+    # An offset past every tier is an empty page.
+    far = search.encode_page_token(10)
+    assert not store.search_runs(
+        pb.SearchRuns(experiment_ids=[eid], order_by=["metrics.acc"], page_token=far)
+    ).runs
 
 
 # ---- differential checks against MLflow's own SQL store ---------------------------------------

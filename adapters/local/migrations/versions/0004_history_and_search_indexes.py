@@ -1,0 +1,32 @@
+"""indexes for metric history pages and runs ordered by a metric
+
+Revision ID: 0004
+Revises: 0003
+
+A page of one metric's history is a range scan of (run_uuid, key, timestamp, step, value, is_nan),
+its order and its page token's position; it replaces the index on run_uuid alone, which the
+(run_uuid, key, step) index already serves. Runs ordered by a metric read latest_metrics through
+(key, is_nan, value) in order, so the first page stops after its rows.
+"""
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+_HISTORY = ["run_uuid", "key", "timestamp", "step", "value", "is_nan"]
+_LATEST_BY_VALUE = ["key", "is_nan", "value"]
+
+
+def upgrade() -> None:
+    op.create_index("index_metrics_history", "metrics", _HISTORY, unique=False)
+    op.drop_index("index_metrics_run_uuid", table_name="metrics")
+    op.create_index("index_latest_metrics_key_is_nan_value", "latest_metrics", _LATEST_BY_VALUE, unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("index_latest_metrics_key_is_nan_value", table_name="latest_metrics")
+    op.create_index("index_metrics_run_uuid", "metrics", ["run_uuid"], unique=False)
+    op.drop_index("index_metrics_history", table_name="metrics")
