@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import keyword
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -90,6 +91,18 @@ def _message_converter(descriptor: Descriptor) -> Converter:
     return lambda message: _encoder(descriptor)(message)
 
 
+def _messages_converter(descriptor: Descriptor) -> Converter:
+    """A repeated message field: its element encoder is looked up once per list, not per element."""
+    if descriptor.full_name.startswith("google.protobuf."):
+        return lambda items: [json_format.MessageToDict(v) for v in items]
+
+    def convert(items: Sequence[Message]) -> list[dict[str, Any]]:
+        encode = _encoder(descriptor)
+        return [encode(v) for v in items]
+
+    return convert
+
+
 def _field_converter(field: FieldDescriptor) -> Converter | None:
     if field.message_type is not None:
         if field.message_type.GetOptions().map_entry:
@@ -101,10 +114,9 @@ def _field_converter(field: FieldDescriptor) -> Converter | None:
             if scalar is None:
                 return dict
             return lambda entries: {k: scalar(v) for k, v in entries.items()}
-        nested = _message_converter(field.message_type)
         if field.is_repeated:
-            return lambda items: [nested(v) for v in items]
-        return nested
+            return _messages_converter(field.message_type)
+        return _message_converter(field.message_type)
     scalar = _scalar_converter(field)
     if field.is_repeated:
         return list if scalar is None else lambda items: [scalar(v) for v in items]
@@ -113,30 +125,29 @@ def _field_converter(field: FieldDescriptor) -> Converter | None:
 
 @functools.cache
 def _encoder(descriptor: Descriptor) -> Encoder:
-    """`message_to_dict` for one message type, its per-field conversions decided once: large
-    responses (metric history, search pages) hold tens of thousands of the same small message, and
-    HasField per field is about twice as fast as ListFields under upb."""
-    plan = [
-        (field.name, field.is_repeated, field.has_presence, _field_converter(field))
-        for field in sorted(descriptor.fields, key=lambda f: f.number)  # ListFields' order
-    ]
-
-    def encode(message: Message) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        has = message.HasField
-        for name, repeated, presence, convert in plan:
-            if repeated or not presence:  # set means non-empty / non-default
-                value = getattr(message, name)
-                if not value:
-                    continue
-            elif has(name):
-                value = getattr(message, name)
-            else:
-                continue
-            out[name] = value if convert is None else convert(value)
-        return out
-
-    return encode
+    """`message_to_dict` for one message type, generated once as straight-line code (as dataclasses
+    generates __init__): large responses (metric history, search pages) hold tens of thousands of
+    the same small message, and one HasField per field beats ListFields' tuples ~2x under upb and a
+    loop over the fields by another third."""
+    namespace: dict[str, Any] = {}
+    lines = ["def encode(message):", "    out = {}", "    has = message.HasField"]
+    for n, field in enumerate(sorted(descriptor.fields, key=lambda f: f.number)):  # ListFields' order
+        name, convert = field.name, _field_converter(field)
+        value = f"message.{name}" if not keyword.iskeyword(name) else f"getattr(message, {name!r})"
+        if convert is not None:
+            namespace[f"convert_{n}"] = convert
+        rendered = "value" if convert is None else f"convert_{n}(value)"
+        if field.is_repeated or not field.has_presence:  # set means non-empty / non-default
+            lines += [f"    value = {value}", "    if value:", f"        out[{name!r}] = {rendered}"]
+        else:
+            lines += [
+                f"    if has({name!r}):",
+                f"        value = {value}",
+                f"        out[{name!r}] = {rendered}",
+            ]
+    lines.append("    return out")
+    exec("\n".join(lines), namespace)  # noqa: S102 - the source is built from descriptors, not input
+    return namespace["encode"]
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
