@@ -16,9 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from google.protobuf import json_format
 from sqlalchemy import orm
-from sqlalchemy.dialects import postgresql, sqlite
 
-from flowport.adapters.local import schema, search, trace_search, workspace_rows
+from flowport.adapters.local import schema, search, trace_rows, trace_search, workspace_rows
 from flowport.adapters.local.clock import now_ms
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.span_rows import (
@@ -54,8 +53,6 @@ PREVIEW_LENGTH = 1000
 MAX_TRACE_LINKS = 100
 # Tags the server owns: a client's StartTraceV3 may not overwrite them.
 _SERVER_TAGS = frozenset({SPANS_LOCATION_TAG, ARTIFACT_LOCATION_TAG})
-# trace_info's columns, each set in an inserted row (a multi-row insert takes the same keys in each).
-_TRACE_INFO_COLUMNS = tuple(c.name for c in TraceInfo.__table__.columns)
 
 
 def _preview(text: str | None) -> str | None:
@@ -279,7 +276,7 @@ class TraceStore:
             rows.update((r.request_id, r) for r in s.scalars(query))
         for trace_id in trace_ids:  # in the caller's order: the first foreign trace names the error
             row = rows.get(trace_id)
-            if row is None:  # deleted by a concurrent DeleteTraces since _create_traces saw it
+            if row is None:  # deleted by a concurrent DeleteTraces since create_traces saw it
                 raise _trace_not_found(trace_id)
             if row.experiment_id != experiment.experiment_id:
                 raise self._not_this_experiment(s, row, experiment)
@@ -307,9 +304,8 @@ class TraceStore:
                 given[column] = getattr(info, column)
         with self._sessions.transaction() as s:
             experiment = self._experiment(s, info.trace_location.mlflow_experiment.experiment_id)
-            new_row = dict.fromkeys(_TRACE_INFO_COLUMNS) | given
-            new_row.update(request_id=info.trace_id, experiment_id=experiment.experiment_id)
-            created = _create_traces(s, [new_row])
+            new_row = {"request_id": info.trace_id, "experiment_id": experiment.experiment_id, **given}
+            created = trace_rows.create_traces(s, [new_row])
             row = self._lock_traces(s, [info.trace_id], experiment)[info.trace_id]
             if created:
                 location = _artifact_location(experiment, info.trace_id)
@@ -362,8 +358,7 @@ class TraceStore:
                     for trace_id, rows in sorted(by_trace.items())
                     if any(r.is_root for r in rows)
                 ]
-                if links:
-                    s.execute(_insert(s, TraceRunLink).on_conflict_do_nothing(), links)
+                trace_rows.link_runs(s, links)
         return pb.LogSpans.Response(trace_ids=list(by_trace))
 
     def _store_spans(
@@ -377,21 +372,18 @@ class TraceStore:
         number of spans. New traces are inserted whole; stored ones are locked, then rolled up."""
         starts = {t: min(r.start_time_unix_nano for r in rows) // 1_000_000 for t, rows in by_trace.items()}
         roots = {t: next((r for r in rows if r.is_root), None) for t, rows in by_trace.items()}
-        fresh = []
-        for trace_id in by_trace:
-            trace = TraceInfo(
-                request_id=trace_id,
-                experiment_id=experiment.experiment_id,
-                timestamp_ms=starts[trace_id],
-                status="IN_PROGRESS",
-            )
-            _roll_up(trace, starts[trace_id], roots[trace_id])
-            fresh.append({column: getattr(trace, column) for column in _TRACE_INFO_COLUMNS})
-        created = _create_traces(s, fresh)
-        _upsert_rows(
-            s,
-            TraceRequestMetadata,
-            [{"request_id": t, "key": SCHEMA_VERSION, "value": "3"} for t in sorted(created)],
+        fresh = [
+            {
+                "request_id": trace_id,
+                "experiment_id": experiment.experiment_id,
+                "status": "IN_PROGRESS",
+                **_rolled_up(starts[trace_id], None, None, starts[trace_id], roots[trace_id]),
+            }
+            for trace_id in by_trace
+        ]
+        created = trace_rows.create_traces(s, fresh)
+        trace_rows.upsert_metadata(
+            s, ({"request_id": t, "key": SCHEMA_VERSION, "value": "3"} for t in sorted(created))
         )
         if stored_ids := [t for t in by_trace if t not in created]:
             stored = self._lock_traces(s, stored_ids, experiment)
@@ -408,7 +400,16 @@ class TraceStore:
                 )
             for trace_id in stored_ids:
                 if trace_id not in finalized:
-                    _roll_up(stored[trace_id], starts[trace_id], roots[trace_id])
+                    row = stored[trace_id]
+                    rolled = _rolled_up(
+                        row.timestamp_ms,
+                        row.request_preview,
+                        row.response_preview,
+                        starts[trace_id],
+                        roots[trace_id],
+                    )
+                    for column, value in rolled.items():
+                        setattr(row, column, value)
             s.flush()
         # Tags a client set (StartTraceV3, SetTraceTag) win over what spans suggest; ours always apply.
         ours, suggested = [], []
@@ -417,29 +418,9 @@ class TraceStore:
             for key, value in tags.items():
                 row = {"request_id": trace_id, "key": key, "value": value}
                 (ours if key in _SERVER_TAGS else suggested).append(row)
-        _upsert_rows(s, TraceTag, ours)
-        if suggested:
-            s.execute(_insert(s, TraceTag).on_conflict_do_nothing(), suggested)
-        # A span sent again replaces the stored one (the last copy in an export wins).
-        spans = {(r.trace_id, r.span_id): r for rows in by_trace.values() for r in rows}
-        s.execute(
-            _span_upsert(s),
-            [
-                {
-                    "trace_id": r.trace_id,
-                    "experiment_id": experiment.experiment_id,
-                    "span_id": r.span_id,
-                    "parent_span_id": r.parent_span_id,
-                    "name": r.name,
-                    "type": r.type,
-                    "status": r.status,
-                    "start_time_unix_nano": r.start_time_unix_nano,
-                    "end_time_unix_nano": r.end_time_unix_nano,
-                    "content": r.content,
-                }
-                for _, r in sorted(spans.items())
-            ],
-        )
+        trace_rows.upsert_tags(s, ours)
+        trace_rows.insert_missing_tags(s, suggested)
+        trace_rows.upsert_spans(s, experiment.experiment_id, (r for rows in by_trace.values() for r in rows))
 
     def _require_run(self, s: orm.Session, run_id: str) -> schema.Run:
         run = s.scalars(
@@ -540,11 +521,7 @@ class TraceStore:
             trace_ids = list(dict.fromkeys(request.trace_ids))
             for trace_id in trace_ids:
                 self._trace(s, trace_id)
-            if trace_ids:
-                s.execute(
-                    _insert(s, TraceRunLink).on_conflict_do_nothing(),
-                    [{"request_id": t, "run_id": request.run_id} for t in sorted(trace_ids)],
-                )
+            trace_rows.link_runs(s, [{"request_id": t, "run_id": request.run_id} for t in sorted(trace_ids)])
         return pb.LinkTracesToRun.Response()
 
     def link_prompts_to_trace(self, request: pb.LinkPromptsToTrace) -> pb.LinkPromptsToTrace.Response:
@@ -668,31 +645,25 @@ def _store_assessment(row: Assessment, a: pb.Assessment) -> None:
     row.content = json_format.MessageToJson(a, indent=None)
 
 
-def _insert(s: orm.Session, table: Any) -> Any:
-    """A Core INSERT with ON CONFLICT for the session's database (SQLite or PostgreSQL)."""
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(table.__table__)
-
-
-def _create_traces(s: orm.Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the `trace_info` rows no writer has stored yet (in id order, so concurrent writers of
-    several traces take PostgreSQL's row locks in one order); the ids this call created."""
-    if not rows:
-        return set()
-    stmt = _insert(s, TraceInfo).on_conflict_do_nothing().returning(TraceInfo.__table__.c.request_id)
-    return set(s.scalars(stmt, sorted(rows, key=lambda r: r["request_id"])))
-
-
-def _roll_up(trace: TraceInfo, start_ms: int, root: SpanRow | None) -> None:
-    """Until the client's StartTraceV3 arrives, the spans are all we know of the trace."""
-    start_ms = min(trace.timestamp_ms, start_ms)
-    trace.timestamp_ms = start_ms
+def _rolled_up(
+    timestamp_ms: int,
+    request_preview: str | None,
+    response_preview: str | None,
+    start_ms: int,
+    root: SpanRow | None,
+) -> dict[str, Any]:
+    """The `trace_info` columns an export's spans set on a trace (stored with `timestamp_ms` and the
+    previews given) until the client's StartTraceV3 arrives: the spans are all we know of it until then.
+    `start_ms` is the export's earliest span start, `root` its root span if it has one."""
+    start_ms = min(timestamp_ms, start_ms)
+    columns: dict[str, Any] = {"timestamp_ms": start_ms}
     if root is not None:
-        trace.status = "ERROR" if root.status == "ERROR" else "OK"
+        columns["status"] = "ERROR" if root.status == "ERROR" else "OK"
         if root.end_time_unix_nano:
-            trace.execution_time_ms = root.end_time_unix_nano // 1_000_000 - start_ms
-        trace.request_preview = trace.request_preview or _preview(root.attributes.get(SPAN_INPUTS))
-        trace.response_preview = trace.response_preview or _preview(root.attributes.get(SPAN_OUTPUTS))
+            columns["execution_time_ms"] = root.end_time_unix_nano // 1_000_000 - start_ms
+        columns["request_preview"] = request_preview or _preview(root.attributes.get(SPAN_INPUTS))
+        columns["response_preview"] = response_preview or _preview(root.attributes.get(SPAN_OUTPUTS))
+    return columns
 
 
 def _span_tags(
@@ -710,28 +681,10 @@ def _span_tags(
     return tags
 
 
-def _span_upsert(s: orm.Session) -> Any:
-    stmt = _insert(s, Span)
-    replaced = [c.name for c in Span.__table__.columns if c.name not in ("trace_id", "span_id")]
-    return stmt.on_conflict_do_update(
-        index_elements=["trace_id", "span_id"], set_={c: stmt.excluded[c] for c in replaced}
-    )
-
-
-def _upsert_rows(s: orm.Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert or overwrite key/value rows (trace tags or metadata) in one statement."""
-    if not rows:
-        return
-    stmt = _insert(s, table)
-    s.execute(
-        stmt.on_conflict_do_update(index_elements=["key", "request_id"], set_={"value": stmt.excluded.value}),
-        rows,
-    )
-
-
 def _upsert(s: orm.Session, table: Any, trace_id: str, values: dict[str, str]) -> None:
-    rows = [{"request_id": trace_id, "key": k, "value": v} for k, v in sorted(values.items())]
-    _upsert_rows(s, table, rows)
+    """Set one trace's tags or metadata, overwriting stored values."""
+    upsert = trace_rows.upsert_tags if table is TraceTag else trace_rows.upsert_metadata
+    upsert(s, [{"request_id": trace_id, "key": k, "value": v} for k, v in sorted(values.items())])
 
 
 def _artifact_location(experiment: schema.Experiment, trace_id: str) -> str:
