@@ -99,6 +99,26 @@ def grpc_log_batch(target: str, experiment_id: str, index: int) -> Callable[[], 
     return call
 
 
+def grpc_metric_stream(target: str, experiment_id: str, steps_per_call: int) -> Callable[[], object]:
+    """One LogMetricStream per call: BATCH_KEYS keys x `steps_per_call` steps as columns, the steps
+    moving on with each call (no duplicate points)."""
+    from flowport.sdk import FlowportClient
+    from flowport.v1 import tracking_pb2
+
+    client = FlowportClient(target)
+    run_id = client.tracking.CreateRun(tracking_pb2.CreateRun(experiment_id=experiment_id)).run.info.run_id
+    calls = itertools.count()
+
+    def call() -> object:
+        ts, first = now_ms(), next(calls) * steps_per_call
+        steps = list(range(first, first + steps_per_call))
+        timestamps = [ts] * steps_per_call
+        columns = [(f"m{k}", [k + s / 7 for s in steps], timestamps, steps) for k in range(BATCH_KEYS)]
+        return client.log_metric_stream(run_id, columns)
+
+    return call
+
+
 def grpc_echo(target: str, index: int) -> Callable[[], object]:
     channel = grpc.insecure_channel(target)
     echo = channel.unary_unary(ECHO_METHOD)

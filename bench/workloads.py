@@ -55,6 +55,7 @@ def rows(sizes: Sizes) -> list[Row]:
         Row("log_batch.c8_points_s", f"runs/log-batch, {sizes.clients} clients", "points/s", "higher"),
         Row("grpc.log_batch.points_s", "gRPC LogBatch, sequential", "points/s", "higher"),
         Row("grpc.log_batch.c8_points_s", f"gRPC LogBatch, {sizes.clients} clients", "points/s", "higher"),
+        Row("grpc.metric_stream.points_s", "gRPC metric stream, sequential", "points/s", "higher"),
     ]
     for n in sizes.history_points:
         out.append(Row(f"history.{n}.ms", f"get-history, {n:,} points (paged)", "ms", "lower"))
@@ -247,9 +248,13 @@ def grpc_log_batch(ctx: Context, server: Server) -> dict[str, float]:
         max(2, s.batches // 2),
         s.seconds * 2,
     )
+    # flowport's LogMetricStream: BATCH_KEYS columns of 100 steps per log-batch call of the size, per call.
+    steps = 10 * s.batches * ops.BATCH_STEPS
+    stream = timed(ops.grpc_metric_stream(server.grpc_target, experiment_id, steps), s.batches, s.seconds * 2)
     return {
         "grpc.log_batch.points_s": seq.calls_per_second * points,
         "grpc.log_batch.c8_points_s": c8.calls_per_second * points,
+        "grpc.metric_stream.points_s": stream.calls_per_second * ops.BATCH_KEYS * steps,
     }
 
 
