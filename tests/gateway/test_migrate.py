@@ -16,13 +16,13 @@ import subprocess
 import sys
 import time
 
-import httpx
 import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
 from tests.fixtures.config_files import local_backend
+from tests.fixtures.migrate import migrate_command, migrate_env, run_migrate
 from tests.fixtures.mlflow_client import client_for
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -147,28 +147,20 @@ workspaces:
 
 
 def _migrate(setup: Setup, *extra: str, report: str = "report.json") -> tuple[int, str, dict]:
-    report_path = setup.data_dir / report
-    report_path.unlink(missing_ok=True)
-    proc = subprocess.run(
-        _command(setup, *extra, "--report-json", str(report_path)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(setup),
-    )
-    body = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return proc.returncode, proc.stdout + proc.stderr, body
+    return run_migrate(_command(setup, *extra), setup.data_dir / "home", setup.data_dir / report)
 
 
 def _command(setup: Setup, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config", str(setup.config),
-        "--from", "here", "--to", "workspace:team-remote", "--state", f"sqlite:///{setup.state}", *extra,
-    ]  # fmt: skip
+    return migrate_command(setup.config, setup.state, "here", "workspace:team-remote", *extra)
 
 
-def _env(setup: Setup) -> dict[str, str]:
-    return {**os.environ, "FLOWPORT_HOME": str(setup.data_dir / "home"), "CI": "true"}
+def _with_local_backend(setup: Setup, name: str, folder: pathlib.Path) -> pathlib.Path:
+    """The source's config plus one more local backend `name` in `folder`, written there."""
+    config = folder / "flowport.yaml"
+    config.write_text(
+        setup.config.read_text().replace("workspaces:", local_backend(name, folder) + "workspaces:")
+    )
+    return config
 
 
 def _state_count(setup: Setup, table: str) -> int:
@@ -257,7 +249,7 @@ def test_a_migration_killed_mid_way_resumes_without_duplicates(setup):
         _command(setup, "--concurrency", "1", "--no-progress"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=_env(setup),
+        env=migrate_env(setup.data_dir / "home"),
     )
     try:
         deadline = time.monotonic() + 120
@@ -330,39 +322,10 @@ def test_a_second_pass_copies_only_what_is_new(setup):
 
 def test_migrated_there_and_back(setup, tmp_path):
     """The copy on the remote migrates back to a fresh local backend: everything, verified."""
-    config = tmp_path / "flowport.yaml"
-    config.write_text(
-        setup.config.read_text().replace(
-            "workspaces:",
-            local_backend("back", tmp_path) + "workspaces:",
-        )
-    )
-    report_path = tmp_path / "back.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flowport.gateway.cli",
-            "migrate",
-            "--config",
-            str(config),
-            "--from",
-            "workspace:team-remote",
-            "--to",
-            "back",
-            "--state",
-            f"sqlite:///{tmp_path / 's.db'}",
-            "--verify",
-            "--report-json",
-            str(report_path),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(setup),
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(report_path.read_text())
+    config = _with_local_backend(setup, "back", tmp_path)
+    command = migrate_command(config, tmp_path / "s.db", "workspace:team-remote", "back", "--verify")
+    code, output, report = run_migrate(command, setup.data_dir / "home", tmp_path / "back.json")
+    assert code == 0, output
     assert report["verification"]["ok"] is True
     runs = len(EXPERIMENTS) * RUNS_PER_EXPERIMENT + 2  # the second pass added two
     assert report["runs"]["created"] == runs
@@ -430,13 +393,7 @@ def test_a_client_script_gives_the_same_answers_before_and_after_the_switch(setu
         moved = base + "workspaces:\n  default: {backend: remote, migrated_from: here}\n"
         (tmp_path / "flowport.yaml").write_text(moved)
         gateway.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 60
-        while (
-            httpx.get(f"{gateway.url}/api/3.0/mlflow/workspaces/default").json()["workspace"]["backend"]
-            != "remote"
-        ):
-            assert time.monotonic() < deadline, gateway.log.read_text()[-3000:]
-            time.sleep(0.1)
+        gateway.wait_routed("default", "remote")
         after = _run_client_script(gateway.url, run_ids)
     assert after["answers"] == before["answers"]
     assert after["seen"] == [_copy_id(setup, run_id) for run_id in run_ids]  # served by the copies
@@ -504,31 +461,16 @@ def _run_until_killed(setup: Setup, command: list[str], env: dict, state: pathli
 @pytest.mark.parametrize("seed", [11, 23, 42])
 def test_killed_at_seeded_points_then_resumed_leaves_an_exact_copy(setup, tmp_path, seed):
     target_db = tmp_path / "target.db"
-    config = tmp_path / "flowport.yaml"
-    config.write_text(
-        setup.config.read_text().replace(
-            "workspaces:",
-            local_backend("target", tmp_path) + "workspaces:",
-        )
-    )
+    config = _with_local_backend(setup, "target", tmp_path)
     state = tmp_path / "state.db"
-    command = [
-        sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config", str(config), "--from", "here",
-        "--to", "target", "--state", f"sqlite:///{state}", "--no-progress", "--concurrency", "2",
-    ]  # fmt: skip
-    env = _env(setup)
+    command = migrate_command(config, state, "here", "target", "--no-progress", "--concurrency", "2")
+    env = migrate_env(setup.data_dir / "home")
     kills = sum(_run_until_killed(setup, command, env, state, point) for point in _kill_points(seed))
     assert kills >= 1  # at least one pass really died mid-way
-    report_path = tmp_path / "report.json"
-    done = subprocess.run(
-        [*command, "--verify", "--report-json", str(report_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(report_path.read_text())["verification"]["ok"] is True
+    home = setup.data_dir / "home"
+    code, output, report = run_migrate([*command, "--verify"], home, tmp_path / "report.json")
+    assert code == 0, output
+    assert report["verification"]["ok"] is True
     # Exactly one copy of every source run, whatever the kills interrupted.
     with sqlite3.connect(target_db) as conn:
         origins = [

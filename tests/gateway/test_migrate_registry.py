@@ -15,13 +15,11 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -40,6 +38,7 @@ from flowport.gateway.migrate.model_versions import versions_of
 from flowport.gateway.migrate.registry import registered_models
 from flowport.gateway.migrate.state import MigrationState
 from flowport.v1 import registry_pb2 as pb
+from tests.fixtures.migrate import migrate_command, migrate_env, run_migrate
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -176,28 +175,12 @@ def setup(tmp_path_factory):
 
 
 def _command(setup: Setup, *extra: str, source: str = "here", target: str = "remote") -> list[str]:
-    return [
-        sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config", str(setup.config),
-        "--from", source, "--to", target, "--state", f"sqlite:///{setup.state}", *extra,
-    ]  # fmt: skip
+    return migrate_command(setup.config, setup.state, source, target, *extra)
 
 
 def _migrate(setup: Setup, *extra: str, **route: str) -> tuple[int, str, dict]:
     report = setup.data_dir / "report.json"
-    report.unlink(missing_ok=True)
-    env = {**os.environ, "FLOWPORT_HOME": str(setup.data_dir / "home"), "CI": "true"}
-    proc = subprocess.run(
-        _command(setup, *extra, "--report-json", str(report), **route),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    return (
-        proc.returncode,
-        proc.stdout + proc.stderr,
-        json.loads(report.read_text()) if report.exists() else {},
-    )
+    return run_migrate(_command(setup, *extra, **route), setup.data_dir / "home", report)
 
 
 def _mapped_versions(setup: Setup) -> int:
@@ -359,7 +342,7 @@ def test_a_migration_killed_mid_registry_resumes_without_duplicates(setup):
         _command(setup, "--concurrency", "1", "--no-progress"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "FLOWPORT_HOME": str(setup.data_dir / "home"), "CI": "true"},
+        env=migrate_env(setup.data_dir / "home"),
     )
     try:
         deadline = time.monotonic() + 120

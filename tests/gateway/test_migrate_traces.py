@@ -17,7 +17,6 @@ import pathlib
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import mlflow
@@ -33,6 +32,7 @@ from flowport.gateway.migrate import migration, reading
 from flowport.gateway.migrate.endpoints import WorkspaceView
 from flowport.gateway.migrate.state import MigrationState
 from flowport.v1 import tracking_pb2
+from tests.fixtures.migrate import migrate_command, migrate_env, run_migrate
 from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway, run_mlflow_server
 
@@ -190,28 +190,12 @@ def setup(tmp_path_factory):
 
 
 def _migrate(setup: Setup, *extra: str, target: str = "workspace:team-remote") -> tuple[int, str, dict]:
-    report_path = setup.data_dir / "report.json"
-    report_path.unlink(missing_ok=True)
-    proc = subprocess.run(
-        _command(setup, target, *extra, "--report-json", str(report_path)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=_env(setup),
-    )
-    body = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return proc.returncode, proc.stdout + proc.stderr, body
+    report = setup.data_dir / "report.json"
+    return run_migrate(_command(setup, target, *extra), setup.data_dir / "home", report)
 
 
 def _command(setup: Setup, target: str, *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config", str(setup.config),
-        "--from", "here", "--to", target, "--state", f"sqlite:///{setup.state}", *extra,
-    ]  # fmt: skip
-
-
-def _env(setup: Setup) -> dict[str, str]:
-    return {**os.environ, "FLOWPORT_HOME": str(setup.data_dir / "home"), "CI": "true"}
+    return migrate_command(setup.config, setup.state, "here", target, *extra)
 
 
 def _state_count(setup: Setup, kind: str) -> int:
@@ -406,7 +390,7 @@ def test_a_migration_killed_mid_way_resumes_without_duplicates(setup):
         _command(setup, "workspace:team-remote", "--concurrency", "1", "--no-progress"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=_env(setup),
+        env=migrate_env(setup.data_dir / "home"),
     )
     try:
         deadline = time.monotonic() + 120

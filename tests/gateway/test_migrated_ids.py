@@ -11,7 +11,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from mlflow.entities import Metric, Param
 
 from flowport.sdk.client import FlowportClient
 from flowport.v1 import tracking_pb2
+from tests.fixtures.migrate import migrate_command, run_migrate
 from tests.fixtures.mlflow_client import client_for
 from tests.fixtures.processes import Gateway, run_gateway, run_mlflow_server
 
@@ -50,24 +50,10 @@ workspaces:
 
 
 def _migrate(data_dir: pathlib.Path, *experiments: str) -> None:
-    cmd = [
-        sys.executable, "-m", "flowport.gateway.cli", "migrate", "--config", str(data_dir / "flowport.yaml"),
-        "--from", "here", "--to", "remote", "--state", f"sqlite:///{data_dir / 'state.db'}", "--experiments",
-        *experiments,
-    ]  # fmt: skip
-    env = {**os.environ, "FLOWPORT_HOME": str(data_dir), "CI": "true"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def _wait_for_backend(gateway: Gateway, backend: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listed = httpx.get(f"{gateway.url}/api/3.0/mlflow/workspaces/default", timeout=10).json()
-        if listed["workspace"].get("backend") == backend:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"default never moved to {backend}:\n{gateway.log.read_text()[-3000:]}")
+    config, state = data_dir / "flowport.yaml", data_dir / "state.db"
+    command = migrate_command(config, state, "here", "remote", "--experiments", *experiments)
+    code, output, _ = run_migrate(command, data_dir)
+    assert code == 0, output
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +81,7 @@ def switched(tmp_path_factory) -> Switched:
             moved = _config(data_dir, remote_url, "{backend: remote, migrated_from: here}")
             (data_dir / "flowport.yaml").write_text(moved)
             gateway.proc.send_signal(signal.SIGHUP)
-            _wait_for_backend(gateway, "remote")
+            gateway.wait_routed("default", "remote")
             remote = client_for(remote_url)
             copies = {}
             for experiment in remote.search_experiments():

@@ -19,7 +19,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -34,7 +33,14 @@ from flowport.gateway.reload import ConfigReloader, build_backends, plan
 from flowport.gateway.service import GatewayService
 from flowport.v1 import tracking_pb2
 from tests.fixtures.config_files import config_file, local_backend
-from tests.fixtures.processes import free_port, run_gateway, run_mlflow_server, stop_process, wait_http
+from tests.fixtures.processes import (
+    free_port,
+    run_gateway,
+    run_mlflow_server,
+    stop_process,
+    wait_http,
+    wait_until,
+)
 
 BIG = 64 << 20  # far more than the socket buffers between client and gateway can hold
 CHUNK = 1 << 20
@@ -75,13 +81,7 @@ class Gateway:
         return fds
 
     def wait(self, what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gateway exited while waiting for {what}:\n{self.log_text()[-4000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not seen within {timeout:g}s: {what}\n{self.log_text()[-4000:]}")
-            time.sleep(0.1)
+        wait_until(what, condition, self.proc, self.log, timeout)
 
     def wait_mapping(self, expected: dict[str, str]) -> None:
         self.wait(f"mapping {expected}", lambda: self.mapping() == expected)
