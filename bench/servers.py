@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import psutil
 
-from tests.fixtures.processes import free_port, stop_process, wait_http
+from tests.fixtures.processes import free_port, mlflow_server_command, stop_process, wait_http
 
 STOCK_4W, STOCK_1W, FLOWPORT, PROXY = "stock-4w", "stock-1w", "flowport", "flowport-proxy"
 STOCK = (STOCK_4W, STOCK_1W)
@@ -57,24 +57,7 @@ def stock(
 ) -> contextlib.AbstractContextManager[Server]:
     """`mlflow server` on SQLite with proxied artifacts; no `--workers` is its default (4)."""
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{data_dir / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(data_dir / "mlartifacts"),
-        "--serve-artifacts",
-    ]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
-    cmd += list(extra)
+    cmd = mlflow_server_command(port, data_dir, workers=workers, extra=("--serve-artifacts", *extra))
     return _running(name, cmd, f"http://127.0.0.1:{port}", data_dir)
 
 

@@ -30,6 +30,7 @@ from tests.fixtures.databricks import (
     gateway_env,
     run_databricks,
 )
+from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import free_port, run_gateway
 from tests.fixtures.upstream_proxy import REJECTED, Respond
 
@@ -67,13 +68,8 @@ def _clean(databricks):
 
 
 def _client(url: str, monkeypatch) -> MlflowClient:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", url)
-    # A failure fails the test at once; a retry seen upstream is the gateway's, not the client's.
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(url)
-    mlflow.set_registry_uri(url)
-    return MlflowClient(url, url)
+    # No client retries: a retry seen upstream is the gateway's, not the client's.
+    return point_mlflow_at(url, monkeypatch)
 
 
 def _experiment(client: MlflowClient) -> str:

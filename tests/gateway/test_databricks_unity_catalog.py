@@ -14,11 +14,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from tests.fixtures.databricks import PAT, gateway_config, gateway_env, run_databricks
+from tests.fixtures.mlflow_client import point_mlflow_at
 from tests.fixtures.processes import run_gateway
 from tests.fixtures.unity_catalog import ControlPlanes, UnityCatalogService
 from tests.fixtures.upstream_proxy import REJECTED, UpstreamProxy
@@ -53,13 +53,7 @@ def uc_gateway(tmp_path_factory, workspace, moto):
 @pytest.fixture
 def client(uc_gateway, monkeypatch):
     # (Not named `gateway`: tests/conftest.py parametrizes that name over the local backends.)
-    url = uc_gateway.url
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(url)
-    mlflow.set_registry_uri(url)
-    yield MlflowClient(url, url)
+    yield point_mlflow_at(uc_gateway.url, monkeypatch)
     if mlflow.active_run():
         mlflow.end_run()
 
