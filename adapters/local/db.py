@@ -77,12 +77,14 @@ class Sessions:
 
 
 class Prepared:
-    """A Core statement compiled once per dialect and executed as driver SQL.
+    """A Core statement compiled once per dialect and run straight on the driver's cursor.
 
     For the hot small calls (runs/create, log-metric): SQLAlchemy's per-execution work on a built
-    statement (cache key, execution context, bind and result processing) costs more than SQLite's
-    own work, and building the statement anew costs as much again. Parameters reach the driver as
-    given, so they must be plain values (str, int, float, bool, None); bind parameters are named.
+    statement (cache key, execution context, result set-up) costs more than SQLite's own work, and
+    building the statement anew costs as much again. It runs in the session's transaction, and a
+    driver error is raised as SQLAlchemy raises it (`sqlalchemy.exc.IntegrityError`, ...), a lost
+    connection invalidated. Parameters reach the driver as given, so they must be plain values
+    (str, int, float, bool, None); bind parameters are named.
     """
 
     def __init__(self, statement: sa.Executable, *, column_keys: Sequence[str] | None = None) -> None:
@@ -102,14 +104,47 @@ class Prepared:
             found = self._sql[key] = (sql, tuple(compiled.positiontup) if compiled.positional else None)
         return found
 
-    def execute(
-        self, session: orm.Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-    ) -> sa.CursorResult:
-        """Run in `session`'s transaction; a sequence of parameter sets is one executemany."""
+    def first(self, session: orm.Session, params: Mapping[str, Any]) -> tuple | None:
+        """The first row of a query, as a tuple in the order of its columns; None if there is none."""
+        cursor = self._run(session, params, many=False)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def execute(self, session: orm.Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """Run a write; a sequence of parameter sets is one executemany."""
+        self._run(session, params, many=not isinstance(params, Mapping)).close()
+
+    def _run(self, session: orm.Session, params: Any, *, many: bool) -> Any:
         connection = session.connection()
-        sql, names = self._compiled(connection.dialect)
-        if names is None:
-            return connection.exec_driver_sql(sql, params if isinstance(params, Mapping) else list(params))
-        if isinstance(params, Mapping):
-            return connection.exec_driver_sql(sql, tuple([params[n] for n in names]))
-        return connection.exec_driver_sql(sql, [tuple([p[n] for n in names]) for p in params])
+        dialect = connection.dialect
+        sql, names = self._compiled(dialect)
+        if names is not None:  # a positional driver (SQLite): values in the order of the SQL
+            params = (
+                [tuple([p[n] for n in names]) for p in params] if many else tuple([params[n] for n in names])
+            )
+        elif many:
+            params = list(params)
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, params)
+            else:
+                cursor.execute(sql, params)
+        except dialect.loaded_dbapi.Error as err:
+            cursor.close()
+            lost = dialect.is_disconnect(err, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(err)
+            raise sa.exc.DBAPIError.instance(
+                sql,
+                params,
+                err,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
+                ismulti=many,
+            ) from err
+        return cursor

@@ -13,7 +13,7 @@ import types
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import exc, orm
@@ -149,6 +149,18 @@ _SELECT_EXPERIMENT = sa.select(_E).where(
 _SELECT_RUN = sa.select(_R).where(*_RUN_ROW)
 
 
+class _ExperimentState(NamedTuple):  # a row of _EXPERIMENT_STATE
+    experiment_id: int
+    artifact_location: str | None
+    lifecycle_stage: str | None
+
+
+class _RunState(NamedTuple):  # a row of _RUN_STATE
+    run_uuid: str
+    experiment_id: int
+    lifecycle_stage: str | None
+
+
 def _require_active_run(run_uuid: str, lifecycle_stage: str | None) -> None:
     if lifecycle_stage != schema.ACTIVE:
         raise invalid_parameter(
@@ -220,17 +232,17 @@ class TrackingStore:
             raise does_not_exist(f"No Experiment with id={eid} exists")
         return row
 
-    def _experiment_state(self, s: orm.Session, experiment_id: str | int) -> sa.Row:
+    def _experiment_state(self, s: orm.Session, experiment_id: str | int) -> _ExperimentState:
         """(experiment_id, artifact_location, lifecycle_stage) of a visible experiment, as `_experiment`
         finds it in any stage, without loading it through the ORM."""
         eid = v.parse_experiment_id(experiment_id)
-        row = _EXPERIMENT_STATE.execute(s, {"experiment_id": eid, "workspace": workspace()}).first()
+        row = _EXPERIMENT_STATE.first(s, {"experiment_id": eid, "workspace": workspace()})
         if row is None:
             raise does_not_exist(f"No Experiment with id={eid} exists")
-        return row
+        return _ExperimentState(*row)
 
     @staticmethod
-    def _check_experiment_active(row: schema.Experiment | sa.Row) -> None:
+    def _check_experiment_active(row: schema.Experiment | _ExperimentState) -> None:
         if row.lifecycle_stage != schema.ACTIVE:
             raise invalid_parameter(
                 f"The experiment {row.experiment_id} must be in the 'active' state. "
@@ -445,12 +457,13 @@ class TrackingStore:
         _require_active_run(row.run_uuid, row.lifecycle_stage)
         return row
 
-    def _active_run_state(self, s: orm.Session, run_id: str) -> sa.Row:
+    def _active_run_state(self, s: orm.Session, run_id: str) -> _RunState:
         """(run_uuid, experiment_id, lifecycle_stage) of a visible active run, checked as `_active_run`
         checks it, without loading it through the ORM."""
-        row = _RUN_STATE.execute(s, {"run_id": run_id, "workspace": workspace()}).first()
-        if row is None:
+        found = _RUN_STATE.first(s, {"run_id": run_id, "workspace": workspace()})
+        if found is None:
             raise does_not_exist(f"Run with id={run_id} not found")
+        row = _RunState(*found)
         _require_active_run(row.run_uuid, row.lifecycle_stage)
         return row
 

@@ -1,8 +1,11 @@
-"""Database plumbing: passwords never printed, SQLite folders made on demand."""
+"""Database plumbing: passwords never printed, SQLite folders made on demand, prepared statements."""
 
 from __future__ import annotations
 
-from flowport.adapters.local.db import create_engine_for, redacted
+import pytest
+import sqlalchemy as sa
+
+from flowport.adapters.local.db import Prepared, Sessions, create_engine_for, redacted
 
 
 def test_redacted_hides_the_password_only():
@@ -17,3 +20,43 @@ def test_sqlite_database_folder_is_created(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
     assert (tmp_path / "new" / "deeper" / "flowport.db").exists()
+
+
+_POINTS = sa.Table(
+    "prepared_points",
+    sa.MetaData(),
+    sa.Column("key", sa.String(50), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+_INSERT = Prepared(sa.insert(_POINTS), column_keys=("key", "value"))
+_VALUE_OF = Prepared(sa.select(_POINTS.c.value, _POINTS.c.key).where(_POINTS.c.key == sa.bindparam("key")))
+
+
+def test_prepared_statements_run_in_the_session_transaction(engine):
+    _POINTS.create(engine)
+    sessions = Sessions(engine)
+    with sessions.transaction() as s:
+        _INSERT.execute(s, [{"value": 1.5, "key": "a"}, {"key": "b", "value": 2.0}])  # one executemany
+        _INSERT.execute(s, {"key": "c", "value": -3.0})
+        assert _VALUE_OF.first(s, {"key": "b"}) == (2.0, "b")  # its own writes, columns in order
+        assert _VALUE_OF.first(s, {"key": "zz"}) is None
+    with pytest.raises(RuntimeError), sessions.transaction() as s:
+        _INSERT.execute(s, {"key": "d", "value": 4.0})
+        raise RuntimeError("the call fails after its write")
+    with sessions.transaction() as s:
+        assert _VALUE_OF.first(s, {"key": "c"}) == (-3.0, "c")
+        assert _VALUE_OF.first(s, {"key": "d"}) is None  # rolled back with its transaction
+
+
+def test_prepared_statement_errors_are_sqlalchemy_errors_and_roll_back(engine):
+    _POINTS.create(engine)
+    sessions = Sessions(engine)
+    with pytest.raises(sa.exc.IntegrityError), sessions.transaction() as s:
+        _INSERT.execute(s, {"key": "a", "value": 1.0})
+        _INSERT.execute(s, [{"key": "b", "value": 2.0}, {"key": "a", "value": 3.0}])
+    with sessions.transaction() as s:
+        assert _VALUE_OF.first(s, {"key": "a"}) is None
+        assert _VALUE_OF.first(s, {"key": "b"}) is None
+        _INSERT.execute(s, {"key": "a", "value": 1.0})  # the connection went back to the pool usable
+    with sessions.transaction() as s:
+        assert _VALUE_OF.first(s, {"key": "a"}) == (1.0, "a")
