@@ -13,6 +13,7 @@ import pytest
 
 from flowport.adapters.local import schema, search
 from flowport.adapters.local.db import Sessions
+from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.tracking_store import TrackingStore
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import ApiError
@@ -759,3 +760,29 @@ def test_search_runs_order_matches_mlflow(store, mlflow_store):
         by_name = {row[0]: row for row in rows}
         ours_keys = [_sort_key(by_name[n], order_by) for n in ours_names]
         assert ours_keys == [_sort_key(by_name[n], order_by) for n in theirs_names], (order_by, flt)
+
+
+def test_log_metric_for_a_logged_model(engine, store):
+    eid = _experiment(store)
+    rid = _run(store, eid)
+    models = LoggedModelStore(Sessions(engine))
+    model_id = models.create_logged_model(pb.CreateLoggedModel(experiment_id=eid)).model.info.model_id
+    point = {"key": "acc", "value": 0.5, "timestamp": 7, "step": 2}
+    err = _error(store.log_metric, pb.LogMetric(run_id=rid, model_id="m-nope", **point))
+    assert (err.error_code, err.message) == (
+        "RESOURCE_DOES_NOT_EXIST",
+        "Logged model with ID 'm-nope' not found.",
+    )
+    assert not _get(store, rid).data.metrics  # nothing of the failed call stays
+    store.log_metric(
+        pb.LogMetric(run_id=rid, model_id=model_id, dataset_name="d", dataset_digest="x1", **point)
+    )
+    assert [(m.key, m.value, m.step) for m in _get(store, rid).data.metrics] == [("acc", 0.5, 2)]
+    (logged,) = models.get_logged_model(pb.GetLoggedModel(model_id=model_id)).model.data.metrics
+    assert (logged.key, logged.value, logged.timestamp, logged.step) == ("acc", 0.5, 7, 2)
+    assert (logged.run_id, logged.model_id, logged.dataset_name, logged.dataset_digest) == (
+        rid,
+        model_id,
+        "d",
+        "x1",
+    )
