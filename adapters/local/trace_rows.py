@@ -123,28 +123,31 @@ def upsert_metadata(s: orm.Session, rows: Iterable[dict[str, Any]]) -> None:
     _of(s).upsert_metadata.execute(s, rows)
 
 
-def upsert_spans(s: orm.Session, experiment_id: int, spans: Iterable[SpanRow]) -> None:
-    """Store spans; one stored before under the same (trace, span) id is replaced whole. The rows go
-    in key order, so concurrent writers of the same spans lock them in one order."""
-    unique = {(r.trace_id, r.span_id): r for r in spans}  # of one span sent twice, the last copy
-    _of(s).upsert_spans.execute(
-        s,
-        (
-            {
-                "trace_id": r.trace_id,
-                "experiment_id": experiment_id,
-                "span_id": r.span_id,
-                "parent_span_id": r.parent_span_id,
-                "name": r.name,
-                "type": r.type,
-                "status": r.status,
-                "start_time_unix_nano": r.start_time_unix_nano,
-                "end_time_unix_nano": r.end_time_unix_nano,
-                "content": r.content,
-            }
-            for _, r in sorted(unique.items())
-        ),
-    )
+def span_rows(experiment_id: int, spans: Iterable[SpanRow]) -> list[dict[str, Any]]:
+    """The `spans` table's rows of `spans`, in key order (so concurrent writers of the same spans lock
+    them in one order); of a span given twice, the last copy."""
+    unique = {(r.trace_id, r.span_id): r for r in spans}
+    return [
+        {
+            "trace_id": r.trace_id,
+            "experiment_id": experiment_id,
+            "span_id": r.span_id,
+            "parent_span_id": r.parent_span_id,
+            "name": r.name,
+            "type": r.type,
+            "status": r.status,
+            "start_time_unix_nano": r.start_time_unix_nano,
+            "end_time_unix_nano": r.end_time_unix_nano,
+            "content": r.content,
+        }
+        for _, r in sorted(unique.items())
+    ]
+
+
+def upsert_spans(s: orm.Session, rows: Iterable[dict[str, Any]]) -> None:
+    """Store spans (rows from `span_rows`); one stored before under the same (trace, span) id is
+    replaced whole."""
+    _of(s).upsert_spans.execute(s, rows)
 
 
 def link_runs(s: orm.Session, rows: Iterable[dict[str, Any]]) -> None:

@@ -372,6 +372,8 @@ class TraceStore:
         number of spans. New traces are inserted whole; stored ones are locked, then rolled up."""
         starts = {t: min(r.start_time_unix_nano for r in rows) // 1_000_000 for t, rows in by_trace.items()}
         roots = {t: next((r for r in rows if r.is_root), None) for t, rows in by_trace.items()}
+        # Every row is built before the first write: on SQLite that write takes the database's one
+        # write lock, held until commit.
         fresh = [
             {
                 "request_id": trace_id,
@@ -381,9 +383,20 @@ class TraceStore:
             }
             for trace_id in by_trace
         ]
+        # Tags a client set (StartTraceV3, SetTraceTag) win over what spans suggest; ours always apply.
+        ours, suggested = [], []
+        for trace_id in sorted(by_trace):
+            tags = _span_tags(experiment, trace_id, roots[trace_id], resource_tags[trace_id])
+            for key, value in tags.items():
+                row = {"request_id": trace_id, "key": key, "value": value}
+                (ours if key in _SERVER_TAGS else suggested).append(row)
+        spans = trace_rows.span_rows(
+            experiment.experiment_id, (r for rows in by_trace.values() for r in rows)
+        )
+
         created = trace_rows.create_traces(s, fresh)
         trace_rows.upsert_metadata(
-            s, ({"request_id": t, "key": SCHEMA_VERSION, "value": "3"} for t in sorted(created))
+            s, [{"request_id": t, "key": SCHEMA_VERSION, "value": "3"} for t in sorted(created)]
         )
         if stored_ids := [t for t in by_trace if t not in created]:
             stored = self._lock_traces(s, stored_ids, experiment)
@@ -411,16 +424,9 @@ class TraceStore:
                     for column, value in rolled.items():
                         setattr(row, column, value)
             s.flush()
-        # Tags a client set (StartTraceV3, SetTraceTag) win over what spans suggest; ours always apply.
-        ours, suggested = [], []
-        for trace_id in sorted(by_trace):
-            tags = _span_tags(experiment, trace_id, roots[trace_id], resource_tags[trace_id])
-            for key, value in tags.items():
-                row = {"request_id": trace_id, "key": key, "value": value}
-                (ours if key in _SERVER_TAGS else suggested).append(row)
         trace_rows.upsert_tags(s, ours)
         trace_rows.insert_missing_tags(s, suggested)
-        trace_rows.upsert_spans(s, experiment.experiment_id, (r for rows in by_trace.values() for r in rows))
+        trace_rows.upsert_spans(s, spans)
 
     def _require_run(self, s: orm.Session, run_id: str) -> schema.Run:
         run = s.scalars(
