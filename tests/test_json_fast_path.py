@@ -25,11 +25,14 @@ BUILT = [
     (tracking_pb2.UpdateRun, {"run_id": "r", "end_time": 2}),
     (tracking_pb2.GetLoggedModel, {"model_id": "m"}),
     (tracking_pb2.LogMetric, {"run_id": "r", "key": "k", "value": -1e308, "timestamp": 1, "step": -(2**63)}),
+    # NaN and ±inf as the JSON mapping (and the mlflow client) spell them.
+    (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "value": "NaN"}, {"value": "Infinity"}]}),
+    (tracking_pb2.LogMetric, {"run_id": "r", "key": "k", "value": "-Infinity", "timestamp": 1}),
 ]
 
 GIVEN_UP = [
     (tracking_pb2.LogBatch, {"runId": "r", "metrics": [METRIC]}),  # camelCase: ParseDict's business
-    (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "value": "NaN"}]}),
+    (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "value": "nan"}]}),
     (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "value": "1.5"}]}),
     (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "timestamp": "17"}]}),
     (tracking_pb2.LogBatch, {"run_id": "r", "metrics": [{**METRIC, "step": 1.0}]}),
@@ -72,7 +75,6 @@ def _ours(cls, data):
 def test_plain_bodies_are_built_and_equal_what_parse_dict_gives(cls, data):
     assert json_fast_path.build_into(data, cls())
     ours, theirs = _ours(cls, data), _parse_dict(cls, data)
-    assert ours == theirs
     assert ours.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
     assert [f.name for f, _ in ours.ListFields()] == [f.name for f, _ in theirs.ListFields()]
 
