@@ -218,6 +218,8 @@ class GrpcDoor:
             finally:
                 if writing is not None and not writing.done():  # the client went away mid-write
                     writing.cancel()
+                elif writing is not None and not writing.cancelled():
+                    writing.exception()  # retrieved: asyncio does not log it as never retrieved
 
         return handle
 
