@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from flowport.adapters.otel_json import message_to_json
 from flowport.adapters.otel_values import attribute_text
 from flowport.v1.errors import invalid_parameter
 
@@ -84,7 +85,7 @@ def span_row(span: trace_pb2.Span) -> SpanRow:
         start_time_unix_nano=span.start_time_unix_nano,
         end_time_unix_nano=span.end_time_unix_nano or None,
         attributes=attributes,
-        content=json_format.MessageToJson(span, indent=None),
+        content=message_to_json(span),  # json_format's text, written faster
     )
 
 
