@@ -7,6 +7,7 @@ and checked against the root's real path. Blocking calls run in threads, never o
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import hashlib
 import json
@@ -40,9 +41,10 @@ _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 # S3's limit; a client asking for more is confused, not ambitious.
 MAX_PARTS = 10_000
-# Incoming chunks are coalesced up to this size so that many small network reads do not each
-# cost a thread hop; it is also the most a write holds in memory beyond the current chunk.
-_WRITE_BUFFER = 1 << 20
+# Incoming chunks are gathered up to this size (or this many) and written by one writev, so that
+# many small network reads do not each cost a thread hop; it is also the most a write holds in memory.
+_WRITE_BUFFER = 4 << 20
+_WRITE_PARTS = 512  # well under IOV_MAX (1024 on Linux)
 _COPY_STEP = 8 << 20
 
 _T = TypeVar("_T")
@@ -89,6 +91,25 @@ def _part_name(part_number: int, etag: str) -> str:
     return f"{part_number:05d}-{etag}"
 
 
+def _writeback_starter() -> Callable[[int, int, int], None]:
+    """`sync_file_range(SYNC_FILE_RANGE_WRITE)` where libc has it (Linux): the disk starts on what
+    was just written without anyone waiting, so the fsync before a commit finds little left to do
+    (PostgreSQL flushes its writes the same way). Elsewhere nothing: the fsync does all of it."""
+    sync_file_range = getattr(ctypes.CDLL(None, use_errno=True), "sync_file_range", None)
+    if sync_file_range is None:
+        return lambda fd, offset, length: None
+    sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    sync_file_range.restype = ctypes.c_int
+
+    def start(fd: int, offset: int, length: int) -> None:
+        sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure leaves it to fsync
+
+    return start
+
+
+_start_writeback = _writeback_starter()
+
+
 class _PendingFile:
     """A temporary file beside its destination that becomes the destination only on commit."""
 
@@ -105,14 +126,25 @@ class _PendingFile:
         return self._md5.hexdigest()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.write_parts((data,))
+
+    def write_parts(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+        """Write `parts` in order with as few system calls as the kernel allows, copying none."""
         assert self._fd is not None
-        view = memoryview(data)
+        views = [memoryview(part) for part in parts]
         if self._md5 is not None:
-            self._md5.update(view)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+            for view in views:
+                self._md5.update(view)
+        start, first = self.size, 0
+        while first < len(views):
+            written = os.writev(self._fd, views[first:])
             self.size += written
+            while first < len(views) and written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            if written:  # a short write ended inside this part
+                views[first] = views[first][written:]
+        _start_writeback(self._fd, start, self.size - start)
 
     def append_file(self, src_fd: int) -> bool:
         """Copy the next step of `src_fd` in the kernel when it can; False at the source's end."""
@@ -125,6 +157,7 @@ class _PendingFile:
             data = os.read(src_fd, _WRITE_BUFFER)
             self.write(data)
             return bool(data)
+        _start_writeback(self._fd, self.size, copied)
         self.size += copied
         return copied > 0
 
@@ -349,17 +382,16 @@ class LocalArtifactStore(ArtifactStore):
     ) -> None:
         """Write `chunks` into `pending` and commit it to `dest()`; on any failure discard it."""
         try:
-            buffer = bytearray()
+            parts: list[bytes] = []
+            size = 0
             async for chunk in chunks:
-                if not buffer and len(chunk) >= _WRITE_BUFFER:
-                    await _in_thread(pending.write, chunk)
-                    continue
-                buffer += chunk
-                if len(buffer) >= _WRITE_BUFFER:
-                    full, buffer = buffer, bytearray()
-                    await _in_thread(pending.write, full)
-            if buffer:
-                await _in_thread(pending.write, buffer)
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= _WRITE_BUFFER or len(parts) >= _WRITE_PARTS:
+                    full, parts, size = parts, [], 0
+                    await _in_thread(pending.write_parts, full)
+            if parts:
+                await _in_thread(pending.write_parts, parts)
             await _in_thread(lambda: pending.commit(dest()))
         except BaseException:
             await _in_thread(pending.discard)

@@ -14,6 +14,7 @@ from tests.adapters.artifact_store_contract import (
     OPERATIONS,
     ArtifactStoreContract,
     error_code,
+    md5,
     measure_round_trip_memory,
     read_all,
     run,
@@ -304,6 +305,32 @@ def test_store_without_optional_features_says_not_implemented(store):
             run(attempt)
         assert error_code(excinfo) == "NOT_IMPLEMENTED"
         assert "ReadOnly" in excinfo.value.message or "LocalArtifactStore" in excinfo.value.message
+
+
+# --- gathered writes ---------------------------------------------------------------------------
+
+
+def test_short_writes_keep_every_byte_in_order(store, monkeypatch):
+    # Chunks are gathered into one writev per few MB; a kernel that takes only part of one (a
+    # signal, a full disk's last blocks) must not lose or repeat a byte, whole file or part.
+    real_writev = os.writev
+    calls = []
+
+    def stingy_writev(fd, buffers):
+        calls.append(len(buffers))
+        return real_writev(fd, [memoryview(b"".join(buffers))[:1000]])
+
+    monkeypatch.setattr(os, "writev", stingy_writev)
+    pieces = [bytes([i % 251]) * (i * 7 % 3000 + 1) for i in range(1200)]  # more than one writev's parts
+    data = b"".join(pieces)
+    assert run(store.write("d/f.bin", stream(pieces))) == len(data)
+    assert run(read_all(store, "d/f.bin")) == data
+    upload_id = run(store.create_multipart_upload("d/g.bin", 1))
+    etag = run(store.upload_part("d/g.bin", upload_id, 1, stream(pieces)))
+    assert etag == md5(data)
+    run(store.complete_multipart_upload("d/g.bin", upload_id, [(1, etag)]))
+    assert run(read_all(store, "d/g.bin")) == data
+    assert max(calls) > 1  # the chunks did travel gathered
 
 
 # --- memory -----------------------------------------------------------------------------------
