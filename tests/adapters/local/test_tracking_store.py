@@ -10,6 +10,7 @@ import math
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from flowport.adapters.local import schema, search
 from flowport.adapters.local.db import Sessions
@@ -627,6 +628,41 @@ def test_search_runs_pages_through_metric_tiers(searchable):
     assert not store.search_runs(
         pb.SearchRuns(experiment_ids=[eid], order_by=["metrics.acc"], page_token=far)
     ).runs
+
+
+def _sqlite_plans(engine, call) -> list[str]:
+    """EXPLAIN QUERY PLAN of each SELECT `call` sends, in order."""
+    sent = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    with engine.connect() as conn:
+        return [
+            " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+            for sql, params in sent
+        ]
+
+
+def test_sqlite_reads_pages_in_index_order(searchable, engine):
+    """A first page ordered by a metric walks latest_metrics by value, and a history page walks its
+    index, without sorting everything that matches (a dropped index or a CASE in ORDER BY fails this)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plans")
+    store, eid, ids = searchable
+    request = pb.SearchRuns(experiment_ids=[eid], order_by=["metrics.acc DESC"], max_results=1)
+    first = _sqlite_plans(engine, lambda: store.search_runs(request))[0]
+    assert "USING INDEX index_latest_metrics_key_is_nan_value" in first, first
+    assert "USE TEMP B-TREE FOR ORDER BY" not in first, first
+    history = pb.GetMetricHistory(run_id=ids["r-a"], metric_key="acc", max_results=1)
+    page = _sqlite_plans(engine, lambda: store.get_metric_history(history))[-1]
+    assert "USING COVERING INDEX index_metrics_history" in page and "TEMP B-TREE" not in page, page
 
 
 # ---- differential checks against MLflow's own SQL store ---------------------------------------
