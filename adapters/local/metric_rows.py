@@ -8,7 +8,6 @@ that makes a write all or nothing.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import re
@@ -26,6 +25,7 @@ Point = tuple[str, float, int, int]  # key, value, timestamp, step
 Column = tuple[str, Sequence[float], Sequence[int], Sequence[int]]
 # The order of the columns in the compiled statements (the tables' own order).
 _COLUMNS = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
+_SQL: dict[str, tuple[str, str]] = {}  # dialect name → the statements
 
 
 def _positional(sql: str) -> str:
@@ -33,9 +33,15 @@ def _positional(sql: str) -> str:
     return re.sub(r"%\(\w+\)s", "%s", sql)
 
 
-@functools.cache
 def _statements(dialect: sa.Dialect) -> tuple[str, str]:
     """(history insert ignoring exact duplicates, latest_metrics upsert) as SQL for `dialect`."""
+    found = _SQL.get(dialect.name)
+    if found is None:
+        found = _SQL[dialect.name] = _compile(dialect)
+    return found
+
+
+def _compile(dialect: sa.Dialect) -> tuple[str, str]:
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
     history = insert(schema.Metric.__table__).on_conflict_do_nothing()
     L = schema.LatestMetric
