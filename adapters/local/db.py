@@ -75,13 +75,24 @@ class Sessions:
         finally:
             session.close()
 
+    @contextlib.contextmanager
+    def core_transaction(self) -> Iterator[sa.Connection]:
+        """`transaction()` without the ORM, for calls made of Core statements only: a Session's own
+        begin, commit and close cost more than the connection's."""
+        with self.engine.begin() as connection:
+            yield connection
+
+
+# Where a Prepared statement runs: an ORM session's transaction or a Core connection's.
+Transaction = orm.Session | sa.Connection
+
 
 class Prepared:
     """A Core statement compiled once per dialect and run straight on the driver's cursor.
 
     For the hot small calls (runs/create, log-metric): SQLAlchemy's per-execution work on a built
     statement (cache key, execution context, result set-up) costs more than SQLite's own work, and
-    building the statement anew costs as much again. It runs in the session's transaction, and a
+    building the statement anew costs as much again. It runs in the caller's transaction, and a
     driver error is raised as SQLAlchemy raises it (`sqlalchemy.exc.IntegrityError`, ...), a lost
     connection invalidated. Parameters reach the driver as given, so they must be plain values
     (str, int, float, bool, None); bind parameters are named.
@@ -104,7 +115,7 @@ class Prepared:
             found = self._sql[key] = (sql, tuple(compiled.positiontup) if compiled.positional else None)
         return found
 
-    def first(self, session: orm.Session, params: Mapping[str, Any]) -> tuple | None:
+    def first(self, session: Transaction, params: Mapping[str, Any]) -> tuple | None:
         """The first row of a query, as a tuple in the order of its columns; None if there is none."""
         cursor = self._run(session, params, many=False)
         try:
@@ -112,12 +123,12 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute(self, session: orm.Session, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    def execute(self, session: Transaction, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         """Run a write; a sequence of parameter sets is one executemany."""
         self._run(session, params, many=not isinstance(params, Mapping)).close()
 
-    def _run(self, session: orm.Session, params: Any, *, many: bool) -> Any:
-        connection = session.connection()
+    def _run(self, session: Transaction, params: Any, *, many: bool) -> Any:
+        connection = session.connection() if isinstance(session, orm.Session) else session
         dialect = connection.dialect
         sql, names = self._compiled(dialect)
         if names is not None:  # a positional driver (SQLite): values in the order of the SQL

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from flowport.adapters.local import artifact_uris, metric_rows, run_search, schema, search, workspace_rows
 from flowport.adapters.local import validation as v
 from flowport.adapters.local.clock import now_ms
-from flowport.adapters.local.db import Prepared, Sessions
+from flowport.adapters.local.db import Prepared, Sessions, Transaction
 from flowport.adapters.local.logged_model_schema import LoggedModel, LoggedModelMetric
 from flowport.adapters.local.names import random_name
 from flowport.adapters.metric_columns import checked_steps
@@ -232,7 +232,7 @@ class TrackingStore:
             raise does_not_exist(f"No Experiment with id={eid} exists")
         return row
 
-    def _experiment_state(self, s: orm.Session, experiment_id: str | int) -> _ExperimentState:
+    def _experiment_state(self, s: Transaction, experiment_id: str | int) -> _ExperimentState:
         """(experiment_id, artifact_location, lifecycle_stage) of a visible experiment, as `_experiment`
         finds it in any stage, without loading it through the ORM."""
         eid = v.parse_experiment_id(experiment_id)
@@ -457,7 +457,7 @@ class TrackingStore:
         _require_active_run(row.run_uuid, row.lifecycle_stage)
         return row
 
-    def _active_run_state(self, s: orm.Session, run_id: str) -> _RunState:
+    def _active_run_state(self, s: Transaction, run_id: str) -> _RunState:
         """(run_uuid, experiment_id, lifecycle_stage) of a visible active run, checked as `_active_run`
         checks it, without loading it through the ORM."""
         found = _RUN_STATE.first(s, {"run_id": run_id, "workspace": workspace()})
@@ -620,7 +620,7 @@ class TrackingStore:
         if not name_tag:
             tags[RUN_NAME_TAG] = run_name
         start_time = request.start_time if request.HasField("start_time") else now_ms()
-        with self._sessions.transaction() as s:
+        with self._sessions.core_transaction() as s:
             experiment = self._experiment_state(s, request.experiment_id or DEFAULT_EXPERIMENT_ID)
             self._check_experiment_active(experiment)
             run_id = uuid.uuid4().hex

@@ -32,18 +32,20 @@ _INSERT = Prepared(sa.insert(_POINTS), column_keys=("key", "value"))
 _VALUE_OF = Prepared(sa.select(_POINTS.c.value, _POINTS.c.key).where(_POINTS.c.key == sa.bindparam("key")))
 
 
-def test_prepared_statements_run_in_the_session_transaction(engine):
+@pytest.mark.parametrize("kind", ["transaction", "core_transaction"])
+def test_prepared_statements_run_in_the_callers_transaction(engine, kind):
     _POINTS.create(engine)
     sessions = Sessions(engine)
-    with sessions.transaction() as s:
+    transaction = getattr(sessions, kind)  # an ORM session's, or a Core connection's
+    with transaction() as s:
         _INSERT.execute(s, [{"value": 1.5, "key": "a"}, {"key": "b", "value": 2.0}])  # one executemany
         _INSERT.execute(s, {"key": "c", "value": -3.0})
         assert _VALUE_OF.first(s, {"key": "b"}) == (2.0, "b")  # its own writes, columns in order
         assert _VALUE_OF.first(s, {"key": "zz"}) is None
-    with pytest.raises(RuntimeError), sessions.transaction() as s:
+    with pytest.raises(RuntimeError), transaction() as s:
         _INSERT.execute(s, {"key": "d", "value": 4.0})
         raise RuntimeError("the call fails after its write")
-    with sessions.transaction() as s:
+    with transaction() as s:
         assert _VALUE_OF.first(s, {"key": "c"}) == (-3.0, "c")
         assert _VALUE_OF.first(s, {"key": "d"}) is None  # rolled back with its transaction
 
