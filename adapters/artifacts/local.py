@@ -41,10 +41,9 @@ _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 # S3's limit; a client asking for more is confused, not ambitious.
 MAX_PARTS = 10_000
-# Incoming chunks are gathered up to this size (or this many) and written by one writev, so that
-# many small network reads do not each cost a thread hop; it is also the most a write holds in memory.
-_WRITE_BUFFER = 4 << 20
-_WRITE_PARTS = 512  # well under IOV_MAX (1024 on Linux)
+# Incoming chunks are coalesced up to this size so that many small network reads do not each
+# cost a thread hop; it is also the most a write holds in memory beyond the current chunk.
+_WRITE_BUFFER = 1 << 20
 _COPY_STEP = 8 << 20
 
 _T = TypeVar("_T")
@@ -102,7 +101,8 @@ def _writeback_starter() -> Callable[[int, int, int], None]:
     sync_file_range.restype = ctypes.c_int
 
     def start(fd: int, offset: int, length: int) -> None:
-        sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure leaves it to fsync
+        if length > 0:  # 0 would mean "to the end of the file"
+            sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure leaves it to fsync
 
     return start
 
@@ -126,24 +126,15 @@ class _PendingFile:
         return self._md5.hexdigest()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.write_parts((data,))
-
-    def write_parts(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
-        """Write `parts` in order with as few system calls as the kernel allows, copying none."""
         assert self._fd is not None
-        views = [memoryview(part) for part in parts]
+        view = memoryview(data)
         if self._md5 is not None:
-            for view in views:
-                self._md5.update(view)
-        start, first = self.size, 0
-        while first < len(views):
-            written = os.writev(self._fd, views[first:])
+            self._md5.update(view)
+        start = self.size
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
             self.size += written
-            while first < len(views) and written >= len(views[first]):
-                written -= len(views[first])
-                first += 1
-            if written:  # a short write ended inside this part
-                views[first] = views[first][written:]
         _start_writeback(self._fd, start, self.size - start)
 
     def append_file(self, src_fd: int) -> bool:
@@ -382,16 +373,17 @@ class LocalArtifactStore(ArtifactStore):
     ) -> None:
         """Write `chunks` into `pending` and commit it to `dest()`; on any failure discard it."""
         try:
-            parts: list[bytes] = []
-            size = 0
+            buffer = bytearray()
             async for chunk in chunks:
-                parts.append(chunk)
-                size += len(chunk)
-                if size >= _WRITE_BUFFER or len(parts) >= _WRITE_PARTS:
-                    full, parts, size = parts, [], 0
-                    await _in_thread(pending.write_parts, full)
-            if parts:
-                await _in_thread(pending.write_parts, parts)
+                if not buffer and len(chunk) >= _WRITE_BUFFER:
+                    await _in_thread(pending.write, chunk)
+                    continue
+                buffer += chunk
+                if len(buffer) >= _WRITE_BUFFER:
+                    full, buffer = buffer, bytearray()
+                    await _in_thread(pending.write, full)
+            if buffer:
+                await _in_thread(pending.write, buffer)
             await _in_thread(lambda: pending.commit(dest()))
         except BaseException:
             await _in_thread(pending.discard)

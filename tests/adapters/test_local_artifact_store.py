@@ -8,13 +8,13 @@ import os
 import pytest
 
 from flowport.adapters.artifact_store import ArtifactStore, FileInfo, normalize_artifact_path
+from flowport.adapters.artifacts import local
 from flowport.adapters.artifacts.local import STAGING_DIR, LocalArtifactStore
 from flowport.v1.errors import ApiError
 from tests.adapters.artifact_store_contract import (
     OPERATIONS,
     ArtifactStoreContract,
     error_code,
-    md5,
     measure_round_trip_memory,
     read_all,
     run,
@@ -307,30 +307,35 @@ def test_store_without_optional_features_says_not_implemented(store):
         assert "ReadOnly" in excinfo.value.message or "LocalArtifactStore" in excinfo.value.message
 
 
-# --- gathered writes ---------------------------------------------------------------------------
+# --- early writeback ----------------------------------------------------------------------------
 
 
-def test_short_writes_keep_every_byte_in_order(store, monkeypatch):
-    # Chunks are gathered into one writev per few MB; a kernel that takes only part of one (a
-    # signal, a full disk's last blocks) must not lose or repeat a byte, whole file or part.
-    real_writev = os.writev
-    calls = []
-
-    def stingy_writev(fd, buffers):
-        calls.append(len(buffers))
-        return real_writev(fd, [memoryview(b"".join(buffers))[:1000]])
-
-    monkeypatch.setattr(os, "writev", stingy_writev)
-    pieces = [bytes([i % 251]) * (i * 7 % 3000 + 1) for i in range(1200)]  # more than one writev's parts
+@pytest.mark.parametrize("how", ["write", "multipart"])
+def test_the_disk_is_started_on_every_byte_before_the_commit(store, monkeypatch, how):
+    # Each write asks the kernel to start writing exactly what it just added, so the fsync before
+    # the rename has little left: the ranges must follow one another and cover the whole file.
+    started: list[tuple[int, int]] = []  # (offset, length), call by call; files are written one by one
+    monkeypatch.setattr(local, "_start_writeback", lambda fd, offset, n: started.append((offset, n)))
+    pieces = [bytes([i % 251]) * (i * 7919 % 300_000 + 1) for i in range(40)]
     data = b"".join(pieces)
-    assert run(store.write("d/f.bin", stream(pieces))) == len(data)
+    if how == "write":
+        assert run(store.write("d/f.bin", stream(pieces))) == len(data)
+    else:
+        upload_id = run(store.create_multipart_upload("d/f.bin", 2))
+        etags = [run(store.upload_part("d/f.bin", upload_id, n, stream(pieces))) for n in (1, 2)]
+        run(store.complete_multipart_upload("d/f.bin", upload_id, list(zip((1, 2), etags, strict=True))))
+        data += data
     assert run(read_all(store, "d/f.bin")) == data
-    upload_id = run(store.create_multipart_upload("d/g.bin", 1))
-    etag = run(store.upload_part("d/g.bin", upload_id, 1, stream(pieces)))
-    assert etag == md5(data)
-    run(store.complete_multipart_upload("d/g.bin", upload_id, [(1, etag)]))
-    assert run(read_all(store, "d/g.bin")) == data
-    assert max(calls) > 1  # the chunks did travel gathered
+    files = [[]]
+    for offset, length in started:
+        if offset == 0 and files[-1]:
+            files.append([])
+        files[-1].append((offset, length))
+    last = files[-1]  # the artifact itself, after any parts
+    assert sum(length for _, length in last) == len(data), started
+    offsets = [offset for offset, _ in last]
+    ends = [offset + length for offset, length in last]
+    assert offsets == [0, *ends[:-1]]
 
 
 # --- memory -----------------------------------------------------------------------------------
