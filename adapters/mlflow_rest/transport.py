@@ -14,9 +14,11 @@ import urllib.parse
 from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from httpx_aiohttp import AiohttpTransport
 
 from flowport.adapters.resilience import RETRYABLE_STATUSES, Resilience, TransientError, parse_retry_after
 from flowport.adapters.workspace_scope import WORKSPACE_HEADER, current_workspace
@@ -25,6 +27,8 @@ from flowport.v1.http_rules import HttpRule, all_rules
 from flowport.v1.json_codec import dict_to_message, message_to_dict, message_to_query
 
 M = TypeVar("M", bound=Message)
+# A request that failed on the wire (aiohttp's own errors: those httpx-aiohttp does not map).
+_WIRE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, aiohttp.ClientError)
 
 
 def _primary_rules() -> dict[str, HttpRule]:
@@ -83,12 +87,16 @@ class RestTransport:
         # A server that keeps workspaces apart itself is told each call's workspace.
         self.forward_workspace = forward_workspace
         self.set_base_url(base_url, path_prefix)
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             auth=auth,
             headers=dict(headers or {}),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             verify=verify,
             follow_redirects=False,
+            # httpx's API (signers, streamed bodies) over aiohttp's connection pool and C parser: a
+            # proxied call costs about a third less CPU than over httpcore's pure-Python HTTP/1.1.
+            transport=AiohttpTransport(verify=verify, limits=limits),
         )
 
     def set_base_url(self, base_url: str, path_prefix: str = "") -> None:
@@ -124,7 +132,7 @@ class RestTransport:
                 reply = await self._send(
                     rule.http_method, _path_of(rule, request), params, content, headers, deadline
                 )
-                await reply.aread()
+                await _read_answer(reply)
         except TimeoutError:
             raise TransientError("no answer within the attempt's time") from None
         return _decode(self.backend, reply, GetMessageClass(rule.method.output_type)(), self.answer_hook)
@@ -172,7 +180,7 @@ class RestTransport:
         try:
             async with asyncio.timeout(self.resilience.attempt_timeout(deadline)):
                 reply = await self._send(method, path, params, content, headers, deadline)
-                await reply.aread()
+                await _read_answer(reply)
         except TimeoutError:
             raise TransientError("no answer within the attempt's time") from None
         if reply.status_code != 200:
@@ -209,9 +217,9 @@ class RestTransport:
         )
         try:
             reply = await self._client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
-            raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as err:
+        except _WIRE_ERRORS as err:
+            if _never_sent(err):
+                raise TransientError(f"cannot connect: {type(err).__name__}", request_sent=False) from None
             # The upstream may have done the work: retry only what is idempotent.
             raise TransientError(f"connection failed mid-call: {type(err).__name__}") from None
         if reply.status_code in RETRYABLE_STATUSES:
@@ -224,6 +232,27 @@ class RestTransport:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+async def _read_answer(reply: httpx.Response) -> None:
+    """Read the whole answer; a connection lost before its end is transient, the work maybe done."""
+    try:
+        await reply.aread()
+    except _WIRE_ERRORS as err:
+        await reply.aclose()
+        raise TransientError(f"connection failed mid-answer: {type(err).__name__}") from None
+
+
+def _never_sent(err: Exception) -> bool:
+    """Whether a failed request cannot have reached the upstream (a failed connect, a full pool).
+
+    httpx-aiohttp reports every aiohttp connection error as ConnectTimeout, a reset mid-call too:
+    the aiohttp error it came from tells which it was.
+    """
+    cause = err if isinstance(err, aiohttp.ClientError) else err.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _decode(backend: str, reply: httpx.Response, message: M, hook: Callable[[Any], Any] | None = None) -> M:
