@@ -87,6 +87,19 @@ def _history_position(after: list[Any]) -> tuple[int, int, float, bool]:
     return timestamp, step, float(value), is_nan
 
 
+# Below this many runs in the searched experiments, sorting them all beats walking a metric's values
+# in order, which also passes every other experiment's runs with that metric (200 runs beside 10,000
+# others: 57 ms walking vs a few sorting).
+TIERED_SEARCH_MIN_RUNS = 5000
+
+
+def _many_runs(s: orm.Session, experiment_ids: list[int]) -> bool:
+    """The experiments hold at least TIERED_SEARCH_MIN_RUNS runs (counted no further)."""
+    runs = sa.select(sa.literal(1)).where(schema.Run.experiment_id.in_(experiment_ids))
+    bounded = runs.limit(TIERED_SEARCH_MIN_RUNS).subquery()
+    return s.scalar(sa.select(sa.func.count()).select_from(bounded)) >= TIERED_SEARCH_MIN_RUNS
+
+
 def _read_tiers(s: orm.Session, tiers: list[sa.Select], offset: int, limit: int) -> list[schema.Run]:
     """Rows `offset` to `offset + limit` of the tiers read one after another. A tier is counted only
     when the page starts past its end."""
@@ -716,7 +729,11 @@ class TrackingStore:
                 schema.Run.lifecycle_stage.in_(stages),
                 *run_search.run_filter_clauses(comparisons),
             )
-            rows = _read_tiers(s, run_search.run_order_tiers(stmt, order_keys), offset, max_results + 1)
+            if _many_runs(s, experiment_ids):
+                tiers = run_search.run_order_tiers(stmt, order_keys)
+            else:
+                tiers = [run_search.apply_run_order(stmt, order_keys)]
+            rows = _read_tiers(s, tiers, offset, max_results + 1)
             response = pb.SearchRuns.Response()
             response.runs.extend(self._run_protos(s, rows[:max_results]))
             if len(rows) > max_results:

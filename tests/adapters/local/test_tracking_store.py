@@ -12,7 +12,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from flowport.adapters.local import schema, search
+from flowport.adapters.local import schema, search, tracking_store
 from flowport.adapters.local.db import Sessions
 from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.tracking_store import TrackingStore
@@ -604,10 +604,12 @@ def test_search_runs_order_nulls_and_pagination(searchable):
     assert [m.key for m in run.data.metrics] == ["acc"]
 
 
-def test_search_runs_pages_through_metric_tiers(searchable):
-    """Ordered by a metric, runs are read tier by tier (values, NaN, missing): every page size gives
-    the unpaged order, also when a page starts inside or past the NaN and missing tiers."""
+def test_search_runs_pages_through_metric_tiers(searchable, monkeypatch):
+    """Ordered by a metric, runs of a large experiment are read tier by tier (values, NaN, missing):
+    every page size gives the unpaged order, also when a page starts inside or past the NaN and
+    missing tiers."""
     store, eid, _ = searchable
+    monkeypatch.setattr(tracking_store, "TIERED_SEARCH_MIN_RUNS", 4)  # this experiment counts as large
     for order_by in (["metrics.acc ASC"], ["metrics.acc DESC", "params.lr"], ["metrics.nothing DESC"]):
         full = _names(store.search_runs(pb.SearchRuns(experiment_ids=[eid], order_by=order_by)))
         assert len(full) == 4
@@ -650,14 +652,18 @@ def _sqlite_plans(engine, call) -> list[str]:
         ]
 
 
-def test_sqlite_reads_pages_in_index_order(searchable, engine):
-    """A first page ordered by a metric walks latest_metrics by value, and a history page walks its
-    index, without sorting everything that matches (a dropped index or a CASE in ORDER BY fails this)."""
+def test_sqlite_reads_pages_in_index_order(searchable, engine, monkeypatch):
+    """A first page ordered by a metric walks latest_metrics by value in a large experiment (and sorts
+    a small one's runs), and a history page walks its index, without sorting everything that matches
+    (a dropped index or a CASE in ORDER BY fails this)."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's query plans")
     store, eid, ids = searchable
     request = pb.SearchRuns(experiment_ids=[eid], order_by=["metrics.acc DESC"], max_results=1)
-    first = _sqlite_plans(engine, lambda: store.search_runs(request))[0]
+    small = _sqlite_plans(engine, lambda: store.search_runs(request))[1]  # after counting the runs
+    assert "USE TEMP B-TREE FOR ORDER BY" in small, small
+    monkeypatch.setattr(tracking_store, "TIERED_SEARCH_MIN_RUNS", 4)
+    first = _sqlite_plans(engine, lambda: store.search_runs(request))[1]
     assert "USING INDEX index_latest_metrics_key_is_nan_value" in first, first
     assert "USE TEMP B-TREE FOR ORDER BY" not in first, first
     history = pb.GetMetricHistory(run_id=ids["r-a"], metric_key="acc", max_results=1)
