@@ -8,7 +8,6 @@ What the rows hold (roll-ups, which tags a span suggests) is the trace store's; 
 
 from __future__ import annotations
 
-import functools
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -61,8 +60,17 @@ class _Statements:
     link_runs: _Compiled
 
 
-@functools.cache
+_BY_DIALECT: dict[str, _Statements] = {}  # kept per dialect name, not per engine
+
+
 def _statements(dialect: sa.Dialect) -> _Statements:
+    found = _BY_DIALECT.get(dialect.name)
+    if found is None:
+        found = _BY_DIALECT[dialect.name] = _compile(dialect)
+    return found
+
+
+def _compile(dialect: sa.Dialect) -> _Statements:
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
 
     def upsert(table: Any) -> sa.Insert:
