@@ -6,6 +6,7 @@ start; blocking SQL work runs in the backend's thread pool (see adapters.backend
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from flowport.adapters.local.logged_model_store import LoggedModelStore
 from flowport.adapters.local.registry_store import RegistryStore
 from flowport.adapters.local.trace_store import TraceStore
 from flowport.adapters.local.tracking_store import TrackingStore
+from flowport.adapters.local.wal_checkpoint import WalCheckpointer
 from flowport.adapters.registry import take_options
 from flowport.v1 import tracking_pb2
 
@@ -42,6 +44,8 @@ class LocalBackend(Backend):
         super().__init__(name, max_threads=max_threads)
         self.database_uri = database_uri
         self.engine = create_engine_for(database_uri)
+        # Before the engine's first connection: each one it opens leaves checkpoints to this thread.
+        self._checkpointer = WalCheckpointer(self.engine) if WalCheckpointer.applies_to(self.engine) else None
         sessions = Sessions(self.engine)
         self.tracking = TrackingStore(sessions)
         self.registry = RegistryStore(sessions)
@@ -75,12 +79,16 @@ class LocalBackend(Backend):
 
     async def start(self) -> None:
         await self.run_blocking(migrations.upgrade, self.engine)
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         await self.run_blocking(self.tracking.ensure_default_experiment)
 
     async def close(self) -> None:
         await self._artifacts.close()
         await super().close()
         self.engine.dispose()
+        if self._checkpointer is not None:  # last: its final checkpoint empties the log
+            await asyncio.to_thread(self._checkpointer.close)
 
     # Listing joins SQL (where is the run's folder?) with the artifact store (what is in it).
     async def list_artifacts(
