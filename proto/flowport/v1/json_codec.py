@@ -22,18 +22,6 @@ from google.protobuf.message import Message
 from flowport.v1 import json_fast_path
 from flowport.v1.errors import invalid_parameter
 
-_INT_TYPES = {
-    FieldDescriptor.TYPE_INT32,
-    FieldDescriptor.TYPE_INT64,
-    FieldDescriptor.TYPE_UINT32,
-    FieldDescriptor.TYPE_UINT64,
-    FieldDescriptor.TYPE_SINT32,
-    FieldDescriptor.TYPE_SINT64,
-    FieldDescriptor.TYPE_FIXED32,
-    FieldDescriptor.TYPE_FIXED64,
-    FieldDescriptor.TYPE_SFIXED32,
-    FieldDescriptor.TYPE_SFIXED64,
-}
 _FLOAT_TYPES = {FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT}
 
 
@@ -172,7 +160,7 @@ def dict_to_message(data: Any, message: Message, *, ignore_unknown_fields: bool 
 def _parse_query_scalar(field: FieldDescriptor, raw: str) -> Any:
     t = field.type
     try:
-        if t in _INT_TYPES:
+        if t in json_fast_path.INT_TYPES:
             return int(raw)
         if t in _FLOAT_TYPES:
             return float(raw)

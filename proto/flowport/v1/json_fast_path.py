@@ -17,7 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
-_INTS = {
+INT_TYPES = {  # every integer kind: JSON numbers (or digit strings) in MLflow's JSON
     FieldDescriptor.TYPE_INT32,
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_UINT32,
@@ -55,7 +55,7 @@ def _plan(descriptor: Descriptor) -> dict[str, tuple[int, bool, Descriptor | Non
         t = field.type
         if t == FieldDescriptor.TYPE_STRING:
             kind = _STRING
-        elif t in _INTS:
+        elif t in INT_TYPES:
             kind = _INT
         elif t == FieldDescriptor.TYPE_DOUBLE:
             kind = _DOUBLE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
@@ -116,30 +117,32 @@ def test_client_info_wins_in_either_order(store, info_first):
     assert info.trace_metadata["mlflow.trace.infoFinalized"] == "true"
 
 
+def _at_once(*calls: Callable[[], object]) -> None:
+    """Run `calls` on one thread each, released together by a barrier; none may raise."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+
+
 def test_spans_and_info_racing_from_two_threads(store):
-    """The loser of the race to insert `trace_info` retries and merges; neither call fails."""
+    """Spans and the client's trace info for one new trace, sent at once: both land, neither call fails."""
     for _ in range(10):
         otel_id = os.urandom(16)
         trace_id = "tr-" + otel_id.hex()
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(2)
-
-        def run(fn, errors=errors, barrier=barrier) -> None:
-            barrier.wait()
-            try:
-                fn()
-            except BaseException as exc:  # surfaced by the assertion below
-                errors.append(exc)
-
-        threads = [
-            threading.Thread(target=run, args=(lambda oid=otel_id: _log(store, _spans(oid)),)),
-            threading.Thread(target=run, args=(lambda tid=trace_id: _start(store, tid),)),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not errors
+        _at_once(lambda oid=otel_id: _log(store, _spans(oid)), lambda tid=trace_id: _start(store, tid))
         trace = _get(store, trace_id)
         assert trace.trace_info.state == pb.TraceInfoV3.OK and len(trace.spans) == 2
 
@@ -150,10 +153,8 @@ def test_many_exporters_racing_on_one_new_trace_lose_no_span(store):
     exporters = 8
     for _ in range(40):
         otel_id = os.urandom(16)
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(exporters)
 
-        def export(n: int, otel_id=otel_id, errors=errors, barrier=barrier) -> None:
+        def export(n: int, otel_id=otel_id) -> None:
             span = trace_pb2.Span(
                 trace_id=otel_id,
                 span_id=bytes([n + 1]) * 8,
@@ -162,21 +163,12 @@ def test_many_exporters_racing_on_one_new_trace_lose_no_span(store):
                 start_time_unix_nano=START_NS + n,
                 end_time_unix_nano=START_NS + 10 + n,
             )
-            barrier.wait()
-            try:
-                if n == 0:  # one worker sends the trace's info, as the client's StartTraceV3
-                    _start(store, "tr-" + otel_id.hex())
-                else:
-                    _log(store, [span])
-            except BaseException as exc:  # surfaced by the assertion below
-                errors.append(exc)
+            if n == 0:  # one worker sends the trace's info, as the client's StartTraceV3
+                _start(store, "tr-" + otel_id.hex())
+            else:
+                _log(store, [span])
 
-        threads = [threading.Thread(target=export, args=(n,)) for n in range(exporters)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not errors
+        _at_once(*(lambda n=n: export(n) for n in range(exporters)))
         spans = _get(store, "tr-" + otel_id.hex()).spans
         assert sorted(span.name for span in spans) == [f"worker-{n}" for n in range(1, exporters)]
 
@@ -188,10 +180,8 @@ def test_concurrent_exports_sharing_traces_keep_every_span_and_roll_up(store):
     exporters, traces = 4, 6
     for _ in range(5):
         otel_ids = [os.urandom(16) for _ in range(traces)]
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(exporters)
 
-        def export(n: int, otel_ids=otel_ids, errors=errors, barrier=barrier) -> None:
+        def export(n: int, otel_ids=otel_ids) -> None:
             spans = []
             for otel_id in otel_ids if n % 2 else reversed(otel_ids):
                 span = trace_pb2.Span(
@@ -207,18 +197,9 @@ def test_concurrent_exports_sharing_traces_keep_every_span_and_roll_up(store):
                 else:
                     span.parent_span_id = b"\x01" * 8
                 spans.append(span)
-            barrier.wait()
-            try:
-                _log(store, spans)
-            except BaseException as exc:  # surfaced by the assertion below
-                errors.append(exc)
+            _log(store, spans)
 
-        threads = [threading.Thread(target=export, args=(n,)) for n in range(exporters)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not errors
+        _at_once(*(lambda n=n: export(n) for n in range(exporters)))
         for otel_id in otel_ids:
             trace = _get(store, "tr-" + otel_id.hex())
             assert sorted(span.name for span in trace.spans) == [f"exporter-{n}" for n in range(exporters)]
