@@ -652,12 +652,11 @@ def _sqlite_plans(engine, call) -> list[str]:
         ]
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # SQLite's query plans
 def test_sqlite_reads_pages_in_index_order(searchable, engine, monkeypatch):
     """A first page ordered by a metric walks latest_metrics by value in a large experiment (and sorts
     a small one's runs), and a history page walks its index, without sorting everything that matches
     (a dropped index or a CASE in ORDER BY fails this)."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's query plans")
     store, eid, ids = searchable
     request = pb.SearchRuns(experiment_ids=[eid], order_by=["metrics.acc DESC"], max_results=1)
     small = _sqlite_plans(engine, lambda: store.search_runs(request))[1]  # after counting the runs
