@@ -40,6 +40,7 @@ from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import RetryPolicy
 from flowport.v1 import registry_pb2, tracking_pb2
 from flowport.v1.errors import ApiError, invalid_parameter
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 log = logging.getLogger("flowport.azureml")
 
@@ -257,7 +258,7 @@ class AzureMlBackend(MlflowRestBackend):
         return await self.forward(sent, idempotent=True)
 
     async def create_registered_model(self, request: registry_pb2.CreateRegisteredModel) -> Message:
-        if any(tag.key == filters.PROMPT_TAG for tag in request.tags):
+        if any(tag.key == PROMPT_TAG for tag in request.tags):
             raise ApiError(
                 f"{self._describe} has no prompt registry: prompts need an MLflow server or "
                 "Unity Catalog backend",

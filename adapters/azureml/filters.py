@@ -14,8 +14,8 @@ import re
 
 from flowport.adapters.local.search import parse_registered_model_filter
 from flowport.v1.errors import ApiError, invalid_parameter
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 # Quoted strings and backticked keys, whose contents may spell OR without being one.
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
 _OR = re.compile(r"\bOR\b", re.IGNORECASE)

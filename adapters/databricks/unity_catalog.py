@@ -53,13 +53,13 @@ from flowport.adapters.databricks.uc_version_files import VersionStorage, copy_f
 from flowport.adapters.mlflow_rest.transport import RestTransport
 from flowport.v1 import registry_pb2, tracking_pb2
 from flowport.v1.errors import HTTP_STATUS, ApiError, invalid_parameter
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 UC_ROUTES = "/api/2.0/mlflow/unity-catalog"
 TARGET = "Databricks Unity Catalog"
 # Unity Catalog tag keys may not contain . , - = / : (Databricks "Apply tags" constraints), so the
 # request id that makes creates safe to retry has its own key here, not `flowport.request_id`.
 REQUEST_ID_TAG = "flowport_request_id"
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 MLMODEL = "MLmodel"
 MAX_MLMODEL_BYTES = 1 << 20
 # Failures after which the upstream may or may not have done the work.

@@ -30,8 +30,7 @@ from flowport.adapters.local.registry_schema import (
 )
 from flowport.adapters.workspace_scope import workspace
 from flowport.v1.errors import invalid_parameter
-
-IS_PROMPT_TAG_KEY = "mlflow.prompt.is_prompt"
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 _TAG_OPS = ("=", "!=", "LIKE", "ILIKE")
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
@@ -76,7 +75,7 @@ def _as_tuple(value: Any) -> tuple:
 def _is_querying_prompts(comparisons: Iterable[Any]) -> bool:
     """MLflow hides prompts unless the filter explicitly asks for them."""
     for c in comparisons:
-        if c.kind != "tag" or c.key != IS_PROMPT_TAG_KEY:
+        if c.kind != "tag" or c.key != PROMPT_TAG:
             continue
         value = str(c.value).lower()
         return (c.op == "=" and value == "true") or (c.op == "!=" and value == "false")
@@ -95,7 +94,7 @@ def _tag_conditions(comparisons: Iterable[Any], querying_prompts: bool) -> dict[
         grouped.setdefault(c.key, []).append(c)
     if not querying_prompts:
         # The prompt tag is answered by the prompt exclusion below, not as a tag filter.
-        grouped.pop(IS_PROMPT_TAG_KEY, None)
+        grouped.pop(PROMPT_TAG, None)
     return grouped
 
 
@@ -114,7 +113,7 @@ def _tag_clauses(
     if not querying_prompts:
         clauses.append(
             ~sa.exists().where(
-                *(prompt_owner or owner), tag_table.key == IS_PROMPT_TAG_KEY, tag_table.value == "true"
+                *(prompt_owner or owner), tag_table.key == PROMPT_TAG, tag_table.value == "true"
             )
         )
     return clauses

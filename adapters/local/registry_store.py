@@ -41,13 +41,13 @@ from flowport.adapters.local.validation import (
 from flowport.adapters.workspace_scope import workspace
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1.errors import ApiError, already_exists, does_not_exist, invalid_parameter
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 SEARCH_REGISTERED_MODELS_MAX = 1000
 SEARCH_MODEL_VERSIONS_MAX = 200_000
 MAX_TAG_KEY_LENGTH = 250
 MAX_TAG_VALUE_LENGTH = 100_000
 MAX_ALIAS_LENGTH = 255
-IS_PROMPT_TAG_KEY = registry_search.IS_PROMPT_TAG_KEY
 MODEL_VERSIONS_TAG_KEY = "mlflow.modelVersions"
 # A version removed by delete_model_version keeps its row with these placeholders.
 _REDACTED = {"source": "REDACTED-SOURCE-PATH", "run_id": "REDACTED-RUN-ID", "run_link": "REDACTED-RUN-LINK"}
@@ -145,7 +145,7 @@ def canonical_stage(stage: str) -> str:
 
 
 def _has_prompt_tag(keys: Iterable[str]) -> bool:
-    return IS_PROMPT_TAG_KEY in set(keys)
+    return PROMPT_TAG in set(keys)
 
 
 # ---- row → proto ------------------------------------------------------------------------------

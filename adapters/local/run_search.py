@@ -16,8 +16,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from flowport.adapters.local import schema
 from flowport.adapters.local.validation import parse_experiment_id
 from flowport.v1.errors import invalid_parameter
+from flowport.v1.mlflow_tags import RUN_NAME_TAG
 
-RUN_NAME_TAG = "mlflow.runName"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 
 _ATTRIBUTE_ALIASES = {

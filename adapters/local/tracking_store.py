@@ -29,10 +29,10 @@ from flowport.adapters.metric_columns import checked_steps
 from flowport.adapters.workspace_scope import DEFAULT_WORKSPACE, workspace
 from flowport.v1 import tracking_pb2 as pb
 from flowport.v1.errors import already_exists, does_not_exist, invalid_parameter
+from flowport.v1.mlflow_tags import RUN_NAME_TAG
 
 DEFAULT_EXPERIMENT_ID = 0
 DEFAULT_EXPERIMENT_NAME = "Default"
-RUN_NAME_TAG = "mlflow.runName"
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 _STAGES = {
     pb.ACTIVE_ONLY: (schema.ACTIVE,),

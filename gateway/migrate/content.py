@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterable, Mapping
 
 from flowport.v1 import tracking_pb2
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 # Set on every object flowport creates in a target: the source id it came from (lineage, and how a
 # create interrupted before its id was recorded is found again instead of repeated).
 MIGRATED_FROM = "flowport.migrated_from"
 PARENT_RUN_TAG = "mlflow.parentRunId"
-RUN_NAME_TAG = "mlflow.runName"
 
 Point = tuple[int, int, str]  # (step, timestamp, repr(value))
 
@@ -68,7 +68,6 @@ def run_info(info: tracking_pb2.RunInfo) -> dict[str, object]:
 
 # ---- the registry: tags that hold source ids (prompts record the experiments and runs using them) ----
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 PROMPT_EXPERIMENT_IDS_TAG = "_mlflow_experiment_ids"  # ",1,7," on a prompt
 PROMPT_RUN_IDS_TAG = "mlflow.prompt.associatedRunIds"  # "a,b" on a prompt version
 

@@ -14,9 +14,9 @@ from flowport.gateway.migrate import reading
 from flowport.gateway.migrate.report import Gap
 from flowport.v1 import registry_pb2, tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 COUNT_LIMIT = 10_000  # counting stops here: the report says "≥ n"
-PROMPT_TAG = "mlflow.prompt.is_prompt"
 
 
 async def _count(fetch: Callable[[str], Awaitable[Message]], field: str) -> str:
