@@ -29,6 +29,7 @@ from flowport.adapters.registry import take_options
 from flowport.adapters.resilience import Resilience, RetryPolicy
 from flowport.v1 import registry_pb2, tracing_pb2, tracking_pb2
 from flowport.v1.errors import ApiError
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 # What a stock `mlflow server` with `--serve-artifacts` uses as its artifact root.
 PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
@@ -169,10 +170,14 @@ class MlflowRestBackend(Backend):
         return await self._create_once(request, request.tags, tracking_pb2.RunTag, find)
 
     async def create_model_version(self, request: registry_pb2.CreateModelVersion) -> Message:
+        # MLflow leaves prompt versions out of a search unless its filter asks for them.
+        is_prompt = any(t.key == PROMPT_TAG and t.value.lower() == "true" for t in request.tags)
+        prompt_clause = f" AND tags.`{PROMPT_TAG}` = 'true'" if is_prompt else ""
+
         async def find(request_id: str, deadline: float) -> Message | None:
             search = registry_pb2.SearchModelVersions(
                 filter=f"name = '{_quoted(request.name)}' "
-                f"AND tags.`{idempotency.REQUEST_ID_TAG}` = '{request_id}'",
+                f"AND tags.`{idempotency.REQUEST_ID_TAG}` = '{request_id}'{prompt_clause}",
                 max_results=1,
             )
             found = await self.transport.send_once(search, deadline)

@@ -152,6 +152,25 @@ def test_ambiguous_create_model_version_makes_one_version(client, proxy):
     assert again.version == "2"
 
 
+def test_ambiguous_create_prompt_version_makes_one_version(flowport, client, proxy):
+    """MLflow hides prompt versions from a search that does not ask for them: the retry's lookup must."""
+    prompt = _name("ambiguous-prompt")
+    is_prompt = {"key": "mlflow.prompt.is_prompt", "value": "true"}
+    # As the client's prompt registry sends them (MlflowClient's model calls refuse prompt tags).
+    api = f"{flowport.url}/api/2.0/mlflow"
+    made = httpx.post(f"{api}/registered-models/create", json={"name": prompt, "tags": [is_prompt]})
+    assert made.status_code == 200, made.text
+    tags = [is_prompt, {"key": "mlflow.prompt.text", "value": "Hello {{name}}"}]
+    proxy.inject("POST", r"/model-versions/create$", ForwardThenReset(), Respond.unavailable())
+    version = {"name": prompt, "source": "dummy-source", "tags": tags}
+    answer = httpx.post(f"{api}/model-versions/create", json=version, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model_version"]["version"] == "1"
+    found = client.search_model_versions(f"name = '{prompt}' AND tags.`mlflow.prompt.is_prompt` = 'true'")
+    assert [v.version for v in found] == ["1"]
+    assert len(proxy.recorded("POST", r"/model-versions/create$", reached_upstream=True)) == 1
+
+
 def test_log_batch_over_the_limits_is_split_and_only_the_lost_part_is_resent(flowport, proxy):
     with FlowportClient(flowport.grpc_target) as fp:
         exp_id = fp.tracking.CreateExperiment(
