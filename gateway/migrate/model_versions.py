@@ -22,7 +22,6 @@ from flowport.adapters.capabilities import Capability
 from flowport.gateway.migrate import reading
 from flowport.gateway.migrate.content import (
     MIGRATED_FROM,
-    PROMPT_TAG,
     comparable_tags,
     mapping_digest,
     target_version_tags,
@@ -31,6 +30,7 @@ from flowport.gateway.migrate.content import (
 from flowport.gateway.migrate.context import MigrationContext
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1.errors import ApiError
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 if TYPE_CHECKING:
     from flowport.gateway.migrate.registry import ModelCopy

@@ -16,7 +16,6 @@ from flowport.adapters.capabilities import DESCRIPTIONS, Capability
 from flowport.gateway.migrate import reading
 from flowport.gateway.migrate.content import (
     MIGRATED_FROM,
-    PROMPT_TAG,
     comparable_tags,
     is_prompt,
     mapping_digest,
@@ -34,6 +33,7 @@ from flowport.gateway.migrate.model_versions import (
 from flowport.gateway.migrate.report import Gap
 from flowport.v1 import registry_pb2 as pb
 from flowport.v1.errors import ApiError
+from flowport.v1.mlflow_tags import PROMPT_TAG
 
 KIND = "registered_model"
 MODEL_PAGE = 1000  # MLflow's SearchRegisteredModels limit

@@ -17,7 +17,6 @@ from flowport.gateway.migrate.artifacts import copy_artifacts
 from flowport.gateway.migrate.content import (
     MIGRATED_FROM,
     PARENT_RUN_TAG,
-    RUN_NAME_TAG,
     comparable_tags,
     mapping_digest,
     target_run_tags,
@@ -28,6 +27,7 @@ from flowport.gateway.migrate.experiments import ExperimentCopy
 from flowport.gateway.migrate.metrics import copy_metrics
 from flowport.v1 import tracking_pb2
 from flowport.v1.errors import ApiError
+from flowport.v1.mlflow_tags import RUN_NAME_TAG
 
 KIND = "run"
 MAX_PARAMS_TAGS_PER_BATCH = 100  # MLflow's LogBatch limit
