@@ -4,7 +4,6 @@ calls; and `flowport serve` refusing to expose an unauthenticated gateway beyond
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from flowport.sdk import FlowportClient
 from flowport.v1 import artifacts_pb2, artifacts_pb2_grpc, tracking_pb2, tracking_pb2_grpc
 from flowport.v1.errors import ERROR_CODE_METADATA_KEY, ApiError
 from tests.fixtures.certificates import CertificateAuthority
-from tests.fixtures.config_files import BOOTSTRAP_ADMIN, config_file, local_backend
+from tests.fixtures.config_files import BOOTSTRAP_ADMIN, as_admin, config_file, local_backend
 from tests.fixtures.processes import run_gateway
 
 ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex
@@ -56,10 +55,7 @@ def gw(tmp_path_factory, pki):
 
 
 def admin(gw, path: str, body: dict) -> dict:
-    basic = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
-    response = httpx.post(gw.url + path, json=body, headers={"authorization": f"Basic {basic}"}, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return as_admin(gw.url, ADMIN_PASSWORD, path, body)
 
 
 def tls(pki, client=None) -> grpc.ChannelCredentials:

@@ -5,7 +5,6 @@ writes to."""
 
 from __future__ import annotations
 
-import base64
 import math
 import uuid
 
@@ -15,7 +14,7 @@ import pytest
 from flowport.sdk import FlowportClient
 from flowport.v1 import tracking_pb2
 from flowport.v1.errors import ApiError
-from tests.fixtures.config_files import BOOTSTRAP_ADMIN, config_file, local_backend
+from tests.fixtures.config_files import BOOTSTRAP_ADMIN, as_admin, config_file, local_backend
 from tests.fixtures.processes import run_gateway
 
 ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex
@@ -126,10 +125,7 @@ def governed(tmp_path_factory):
 
 
 def _admin(gw, path: str, body: dict) -> dict:
-    basic = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
-    response = httpx.post(gw.url + path, json=body, headers={"authorization": f"Basic {basic}"}, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return as_admin(gw.url, ADMIN_PASSWORD, path, body)
 
 
 def test_a_stream_needs_edit_on_each_runs_experiment(governed):
